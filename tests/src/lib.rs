@@ -1,0 +1,9 @@
+//! The harness every end-to-end test of trawl uses: a safe environment for
+//! every process, a moto server, a hostile web server, a test CA, and a way
+//! to run the worker binary.
+
+pub mod hostile;
+pub mod tls;
+pub mod env;
+pub mod moto;
+pub mod worker;

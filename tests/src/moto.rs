@@ -1,0 +1,166 @@
+//! A moto server (PyPI `moto[server]`, pinned by scripts/test) on a free
+//! 127.0.0.1 port: started per test process, reset between tests, killed
+//! when dropped.
+
+use crate::env::safe_command;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+    Projection, ProjectionType, ScalarAttributeType,
+};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+use trawl_scraper::sink::item::schema;
+
+pub struct Moto {
+    child: Child,
+    port: u16,
+}
+
+/// The Python of the virtual environment that scripts/test sets up.
+pub fn moto_python() -> PathBuf {
+    if let Ok(p) = std::env::var("TRAWL_MOTO_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let cache = std::env::var("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache"));
+    cache.join("trawl/venv/bin/python")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
+impl Moto {
+    pub fn start() -> anyhow::Result<Moto> {
+        let python = moto_python();
+        anyhow::ensure!(
+            python.exists(),
+            "{} not found: run scripts/test (it installs moto in a virtual environment) or set TRAWL_MOTO_PYTHON",
+            python.display()
+        );
+        let port = free_port();
+        let child = safe_command(&python)
+            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let moto = Moto { child, port };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            anyhow::ensure!(Instant::now() < deadline, "moto did not start within 30 s on port {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(moto)
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Environment for a process that talks to this moto.
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![("AWS_ENDPOINT_URL".into(), self.endpoint())]
+    }
+
+    /// Forgets every resource (moto's reset API).
+    pub fn reset(&self) -> anyhow::Result<()> {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port))?;
+        use std::io::{Read, Write};
+        write!(
+            s,
+            "POST /moto-api/reset HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )?;
+        let mut out = String::new();
+        s.read_to_string(&mut out)?;
+        anyhow::ensure!(out.starts_with("HTTP/1.1 200"), "moto reset failed: {out}");
+        Ok(())
+    }
+
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(self.endpoint())
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "testing", "testing", None, None, "trawl-tests",
+            ))
+            .load()
+            .await
+    }
+
+    pub async fn s3(&self) -> aws_sdk_s3::Client {
+        let config = self.sdk_config().await;
+        aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&config)
+                .force_path_style(true)
+                .build(),
+        )
+    }
+
+    pub async fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(&self.sdk_config().await)
+    }
+
+    pub async fn create_bucket(&self, name: &str) -> anyhow::Result<()> {
+        self.s3().await.create_bucket().bucket(name).send().await?;
+        Ok(())
+    }
+
+    /// The results table of DESIGN.md: keys, the three indexes, on-demand.
+    pub async fn create_results_table(&self, name: &str) -> anyhow::Result<()> {
+        let attr = |n: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(n)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("attribute")
+        };
+        let key = |n: &str, t: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(n)
+                .key_type(t)
+                .build()
+                .expect("key")
+        };
+        let index = |name: &str, pk: &str, sk: &str| {
+            GlobalSecondaryIndex::builder()
+                .index_name(name)
+                .key_schema(key(pk, KeyType::Hash))
+                .key_schema(key(sk, KeyType::Range))
+                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .build()
+                .expect("index")
+        };
+        self.dynamodb()
+            .await
+            .create_table()
+            .table_name(name)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attr(schema::PARTITION_KEY))
+            .attribute_definitions(attr(schema::SORT_KEY))
+            .attribute_definitions(attr("updated_at"))
+            .attribute_definitions(attr("egress_ip"))
+            .attribute_definitions(attr("kind"))
+            .attribute_definitions(attr("created_at"))
+            .key_schema(key(schema::PARTITION_KEY, KeyType::Hash))
+            .key_schema(key(schema::SORT_KEY, KeyType::Range))
+            .global_secondary_indexes(index(schema::INDEX_BY_UPDATE, schema::PARTITION_KEY, "updated_at"))
+            .global_secondary_indexes(index(schema::INDEX_BY_IP, "egress_ip", schema::PARTITION_KEY))
+            .global_secondary_indexes(index(schema::INDEX_RUNS, "kind", "created_at"))
+            .send()
+            .await?;
+        Ok(())
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
