@@ -500,7 +500,8 @@ fn describe_request_error(url: &Url, e: &reqwest::Error) -> String {
     if all.contains("message head is too large") || all.contains("too many headers") {
         return format!("response headers from {host} are too large: refused");
     }
-    if all.contains("certificate") || all.contains("tls") || all.contains("handshake") {
+    let tls_words = ["certificate", "tls", "handshake", "corrupt message", "alert", "peer "];
+    if url.scheme() == "https" && tls_words.iter().any(|w| all.contains(w)) {
         return format!("TLS handshake with {host} failed: {}", chain[1..].join(": "));
     }
     if e.is_connect() {

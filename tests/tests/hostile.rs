@@ -195,7 +195,9 @@ fn a_name_that_resolves_to_loopback_is_blocked() {
     let Some((case, canary)) = scrape_in_netns("http://localhost:8080/page") else {
         return;
     };
-    case.expect(Status::Blocked, "localhost resolves to 127.0.0.1");
+    case.expect(Status::Blocked, "localhost resolves to ");
+    let error = case.record.error.as_deref().unwrap();
+    assert!(error.contains("127.0.0.1") && error.contains("(loopback)"), "{error}");
     assert!(case.record.redirects.is_empty());
     assert!(canary.is_empty(), "{canary:?}");
 }

@@ -192,7 +192,7 @@ fn a_late_attempt_one_never_overwrites_attempt_two() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_late_attempt_one_never_overwrites_attempt_two_in_dynamodb() {
     let moto = Moto::start().unwrap();
-    moto.create_bucket("b").await.unwrap();
+    moto.create_bucket("trawl-b").await.unwrap();
     moto.create_results_table("t").await.unwrap();
     let server = HostileServer::start_plain().unwrap();
     let run_id = test_run_id();
@@ -205,7 +205,7 @@ async fn a_late_attempt_one_never_overwrites_attempt_two_in_dynamodb() {
                 .env("TRAWL_URL", url)
                 .env("TRAWL_RUN_ID", run_id)
                 .env("TRAWL_SINK", "aws")
-                .env("TRAWL_BUCKET", "b")
+                .env("TRAWL_BUCKET", "trawl-b")
                 .env("TRAWL_TABLE", "t")
                 .env("TRAWL_ALLOW_CIDRS", "127.0.0.0/8")
                 .env("TRAWL_ATTEMPT", attempt)
@@ -246,7 +246,7 @@ fn a_dead_endpoint_fails_within_30_seconds_naming_it() {
         .env("TRAWL_URL", server.url("/page"))
         .env("TRAWL_RUN_ID", test_run_id())
         .env("TRAWL_SINK", "aws")
-        .env("TRAWL_BUCKET", "b")
+        .env("TRAWL_BUCKET", "trawl-b")
         .env("TRAWL_TABLE", "t")
         .env("TRAWL_ALLOW_CIDRS", "127.0.0.0/8")
         .run();
