@@ -40,6 +40,7 @@ fn main() -> ExitCode {
                 egress_ip = r.egress_ip.as_deref().unwrap_or(""),
                 http_status = r.http_status.unwrap_or(0),
                 verdict = r.verdict.map(|v| v.as_str()).unwrap_or(""),
+                fetch_ms = outcome.fetch_time.as_secs_f64() * 1000.0,
                 peak_rss_kib = peak.unwrap_or(0),
                 "record is durable"
             );

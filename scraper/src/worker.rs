@@ -38,6 +38,9 @@ impl WorkerError {
 pub struct Outcome {
     pub record: Record,
     pub written: Written,
+    /// Time spent fetching the site (redirects and body), so the worker's
+    /// own overhead can be told apart from the site's speed.
+    pub fetch_time: Duration,
 }
 
 /// What the worker knows of where it runs.
@@ -88,6 +91,7 @@ pub async fn run(args: WorkerArgs) -> Result<Outcome, WorkerError> {
         return Ok(Outcome {
             record,
             written: Written::Superseded(why),
+            fetch_time: Duration::ZERO,
         });
     }
     let mut notes = Vec::new();
@@ -109,13 +113,14 @@ pub async fn run(args: WorkerArgs) -> Result<Outcome, WorkerError> {
         let analyzer = analyzer.map_err(|e| e.to_string())?;
         Ok::<_, String>((Fetcher::new(guard, args.limits(), dns.clone(), tls), analyzer))
     })();
+    let mut fetch_time = Duration::ZERO;
     match prepared {
         Err(why) => {
             record.status = Some(Status::Failed);
             record.error = Some(format!("worker settings: {why}"));
             record.set_findings(notes);
         }
-        Ok((fetcher, analyzer)) => match fetcher.fetch(&url).await {
+        Ok((fetcher, analyzer)) => match timed(&mut fetch_time, fetcher.fetch(&url)).await {
             Ok(fetched) => {
                 complete(&mut record, fetched, &analyzer, &sink, notes).await;
             }
@@ -137,7 +142,18 @@ pub async fn run(args: WorkerArgs) -> Result<Outcome, WorkerError> {
     record.finished_at = Some(finished.clone());
     record.updated_at = Some(finished);
     let written = sink.put_record(&record).await?;
-    Ok(Outcome { record, written })
+    Ok(Outcome {
+        record,
+        written,
+        fetch_time,
+    })
+}
+
+async fn timed<T>(took: &mut Duration, work: impl std::future::Future<Output = T>) -> T {
+    let start = std::time::Instant::now();
+    let out = work.await;
+    *took = start.elapsed();
+    out
 }
 
 async fn build_sink(args: &WorkerArgs, dns: &Dns) -> Result<Sink, WorkerError> {

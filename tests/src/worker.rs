@@ -90,7 +90,12 @@ impl WorkerRun {
     /// Runs the worker to its end (killed after the timeout, which fails
     /// the test).
     pub fn run(self) -> WorkerResult {
-        let mut cmd = safe_command(workspace_bin("trawl-scraper"));
+        self.run_binary(&workspace_bin("trawl-scraper"))
+    }
+
+    /// The same with another build of the worker (e.g. the static one).
+    pub fn run_binary(self, bin: &Path) -> WorkerResult {
+        let mut cmd = safe_command(bin);
         cmd.args(&self.args);
         self.wait_for(cmd)
     }
