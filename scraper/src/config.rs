@@ -141,7 +141,9 @@ impl WorkerArgs {
         Limits {
             max_bytes: self.max_bytes,
             timeout: Duration::from_secs(self.timeout_secs.max(1)),
-            read_timeout: Duration::from_secs(self.read_timeout_secs.clamp(1, self.timeout_secs.max(1))),
+            read_timeout: Duration::from_secs(
+                self.read_timeout_secs.clamp(1, self.timeout_secs.max(1)),
+            ),
             max_redirects: self.max_redirects,
             user_agent: self.user_agent.clone(),
         }
@@ -165,11 +167,15 @@ impl WorkerArgs {
             return Ok(url.trim().to_owned());
         }
         let Some(file) = &self.urls_file else {
-            return Err("no URL: give --url (TRAWL_URL) or --urls-file with --index \
+            return Err(
+                "no URL: give --url (TRAWL_URL) or --urls-file with --index \
                         (TRAWL_URLS_FILE and JOB_COMPLETION_INDEX)"
-                .into());
+                    .into(),
+            );
         };
-        let index = self.index.ok_or("--urls-file needs --index (JOB_COMPLETION_INDEX)")?;
+        let index = self
+            .index
+            .ok_or("--urls-file needs --index (JOB_COMPLETION_INDEX)")?;
         let text = std::fs::read_to_string(file)
             .map_err(|e| format!("cannot read URLs file {}: {e}", file.display()))?;
         let lines: Vec<&str> = text.lines().collect();

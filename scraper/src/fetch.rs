@@ -175,7 +175,11 @@ pub fn tls_config(extra_ca: Option<&Path>) -> Result<rustls::ClientConfig, Strin
 }
 
 /// A plain client for the worker's own small calls (check-IP, metadata).
-pub fn service_client(dns: &Dns, tls: rustls::ClientConfig, timeout: std::time::Duration) -> reqwest::Client {
+pub fn service_client(
+    dns: &Dns,
+    tls: rustls::ClientConfig,
+    timeout: std::time::Duration,
+) -> reqwest::Client {
     reqwest::Client::builder()
         .use_preconfigured_tls(tls)
         .dns_resolver(Arc::new(dns.clone()))
@@ -228,11 +232,17 @@ impl Fetcher {
             redirects: std::mem::take(redirects),
         };
         let mut current = Url::parse(url).map_err(|e| {
-            failed(format!("not a valid URL ({e}): {}", short(url)), &mut redirects)
+            failed(
+                format!("not a valid URL ({e}): {}", short(url)),
+                &mut redirects,
+            )
         })?;
         if !matches!(current.scheme(), "http" | "https") {
             return Err(failed(
-                format!("only http and https URLs are fetched, not {}:", current.scheme()),
+                format!(
+                    "only http and https URLs are fetched, not {}:",
+                    current.scheme()
+                ),
                 &mut redirects,
             ));
         }
@@ -247,7 +257,10 @@ impl Fetcher {
                 .client
                 .get(current.clone())
                 .header(reqwest::header::ACCEPT_ENCODING, "gzip, deflate, br, zstd")
-                .header(reqwest::header::ACCEPT, "text/html,application/xhtml+xml,*/*;q=0.8");
+                .header(
+                    reqwest::header::ACCEPT,
+                    "text/html,application/xhtml+xml,*/*;q=0.8",
+                );
             let response = match timeout_at(deadline, request.send()).await {
                 Err(_) => return Err(failed(self.deadline_message("no response"), &mut redirects)),
                 Ok(Err(e)) => {
@@ -302,7 +315,9 @@ impl Fetcher {
                 current = next;
                 continue;
             }
-            return Ok(self.read_response(current, response, redirects, deadline).await);
+            return Ok(self
+                .read_response(current, response, redirects, deadline)
+                .await);
         }
     }
 
@@ -420,7 +435,11 @@ impl Fetcher {
                     return (body, Some(self.deadline_message(&what)));
                 }
                 Ok(Err(e)) => {
-                    let why = format!("body cut off after {} bytes: {}", body.len(), describe_body_error(&e));
+                    let why = format!(
+                        "body cut off after {} bytes: {}",
+                        body.len(),
+                        describe_body_error(&e)
+                    );
                     return (body, Some(why));
                 }
                 Ok(Ok(0)) => return (body, None),
@@ -471,7 +490,10 @@ fn multi<R: AsyncBufRead>(mut d: GzipDecoder<R>) -> GzipDecoder<R> {
 }
 
 fn join_ips(ips: &[IpAddr]) -> String {
-    ips.iter().map(IpAddr::to_string).collect::<Vec<_>>().join(", ")
+    ips.iter()
+        .map(IpAddr::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// URLs and header values from a hostile site are shortened before they go
@@ -500,9 +522,19 @@ fn describe_request_error(url: &Url, e: &reqwest::Error) -> String {
     if all.contains("message head is too large") || all.contains("too many headers") {
         return format!("response headers from {host} are too large: refused");
     }
-    let tls_words = ["certificate", "tls", "handshake", "corrupt message", "alert", "peer "];
+    let tls_words = [
+        "certificate",
+        "tls",
+        "handshake",
+        "corrupt message",
+        "alert",
+        "peer ",
+    ];
     if url.scheme() == "https" && tls_words.iter().any(|w| all.contains(w)) {
-        return format!("TLS handshake with {host} failed: {}", chain[1..].join(": "));
+        return format!(
+            "TLS handshake with {host} failed: {}",
+            chain[1..].join(": ")
+        );
     }
     if e.is_connect() {
         return format!("cannot connect to {host}: {}", chain[1..].join(": "));
@@ -578,8 +610,15 @@ mod tests {
             tls_config(None).unwrap(),
         );
         let err = fetcher.fetch("file:///etc/passwd").await.unwrap_err();
-        assert_eq!(err.reason(), "only http and https URLs are fetched, not file:");
+        assert_eq!(
+            err.reason(),
+            "only http and https URLs are fetched, not file:"
+        );
         let err = fetcher.fetch("not a url").await.unwrap_err();
-        assert!(err.reason().starts_with("not a valid URL"), "{}", err.reason());
+        assert!(
+            err.reason().starts_with("not a valid URL"),
+            "{}",
+            err.reason()
+        );
     }
 }

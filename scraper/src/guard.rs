@@ -169,7 +169,10 @@ mod tests {
             ("fd12:3456::1", "unique local (private)"),
             ("ff02::1", "multicast"),
             ("::ffff:127.0.0.1", "loopback"),
-            ("::ffff:169.254.169.254", "link-local, cloud metadata service"),
+            (
+                "::ffff:169.254.169.254",
+                "link-local, cloud metadata service",
+            ),
             ("64:ff9b::a00:1", "private"),
             ("::10.0.0.1", "private"),
         ] {

@@ -400,7 +400,10 @@ mod tests {
         r.set_findings(many);
         assert_eq!(r.findings.len(), MAX_FINDINGS);
         assert_eq!(r.findings.last().unwrap().rule, "trawl.findings-truncated");
-        assert_eq!(r.findings.last().unwrap().detail, "51 more findings not stored");
+        assert_eq!(
+            r.findings.last().unwrap().detail,
+            "51 more findings not stored"
+        );
     }
 
     #[test]

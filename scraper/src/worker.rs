@@ -70,9 +70,9 @@ pub async fn run(args: WorkerArgs) -> Result<Outcome, WorkerError> {
     record.status = Some(Status::Running);
     record.started_at = Some(started.clone());
     record.updated_at = Some(started);
-    record.expires_at = args.retain_days.map(|days| {
-        time::OffsetDateTime::now_utc().unix_timestamp() + i64::from(days) * 86_400
-    });
+    record.expires_at = args
+        .retain_days
+        .map(|days| time::OffsetDateTime::now_utc().unix_timestamp() + i64::from(days) * 86_400);
 
     let tls = tls_config(args.ca_file.as_deref());
     let service = service_client(
@@ -80,10 +80,12 @@ pub async fn run(args: WorkerArgs) -> Result<Outcome, WorkerError> {
         tls_config(None).expect("embedded roots are valid"),
         Duration::from_secs(5),
     );
-    let (placement, (egress, running)) = tokio::join!(
-        placement(&args, &service),
-        async { tokio::join!(egress_ip(&service, &args.checkip_url), sink.put_record(&record)) }
-    );
+    let (placement, (egress, running)) = tokio::join!(placement(&args, &service), async {
+        tokio::join!(
+            egress_ip(&service, &args.checkip_url),
+            sink.put_record(&record)
+        )
+    });
     record.target = Some(placement.target);
     record.node = Some(placement.node);
     if let Written::Superseded(why) = running? {
@@ -111,7 +113,10 @@ pub async fn run(args: WorkerArgs) -> Result<Outcome, WorkerError> {
         let guard = args.guard()?;
         let tls = tls?;
         let analyzer = analyzer.map_err(|e| e.to_string())?;
-        Ok::<_, String>((Fetcher::new(guard, args.limits(), dns.clone(), tls), analyzer))
+        Ok::<_, String>((
+            Fetcher::new(guard, args.limits(), dns.clone(), tls),
+            analyzer,
+        ))
     })();
     let mut fetch_time = Duration::ZERO;
     match prepared {
@@ -219,7 +224,10 @@ async fn complete(
     }
     let gzipped = gzip(&body);
     drop(body);
-    match sink.put_body(record, gzipped, content_type.as_deref()).await {
+    match sink
+        .put_body(record, gzipped, content_type.as_deref())
+        .await
+    {
         Ok(key) => record.object_key = Some(key),
         Err(e) => {
             record.status = Some(Status::Failed);
@@ -249,9 +257,12 @@ async fn egress_ip(client: &reqwest::Client, url: &str) -> Result<IpAddr, String
     }
     let text = response.text().await.map_err(|e| e.to_string())?;
     let first = text.trim();
-    first
-        .parse()
-        .map_err(|_| format!("answer is not an IP address: {:?}", record::truncate_chars(first, 60)))
+    first.parse().map_err(|_| {
+        format!(
+            "answer is not an IP address: {:?}",
+            record::truncate_chars(first, 60)
+        )
+    })
 }
 
 /// EKS when the downward API gave a node name; ECS when the task metadata

@@ -52,7 +52,11 @@ fn main() {
     // A 10 MiB page of realistic markup and script.
     let unit = "<div class=\"card\"><a href=\"/item?id=42\">item</a><script>window.dataLayer=window.dataLayer||[];function gtag(){dataLayer.push(arguments)}</script></div>\n";
     let big: String = unit.repeat(10 * 1024 * 1024 / unit.len() + 1);
-    std::fs::write(pages.path().join("big.html"), &big.as_bytes()[..10 * 1024 * 1024]).unwrap();
+    std::fs::write(
+        pages.path().join("big.html"),
+        &big.as_bytes()[..10 * 1024 * 1024],
+    )
+    .unwrap();
     let server = HostileServer::start(Options {
         fixtures_dir: pages.path().to_path_buf(),
         lifetime: Duration::from_secs(600),
@@ -101,11 +105,13 @@ fn main() {
         peaks.len()
     );
 
-    let static_bin = std::env::var("TRAWL_STATIC_BIN").map(PathBuf::from).unwrap_or_else(|_| {
-        let exe = std::env::current_exe().unwrap();
-        let target = exe.ancestors().nth(3).unwrap().to_path_buf();
-        target.join("x86_64-unknown-linux-gnu/release/trawl-scraper")
-    });
+    let static_bin = std::env::var("TRAWL_STATIC_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            let exe = std::env::current_exe().unwrap();
+            let target = exe.ancestors().nth(3).unwrap().to_path_buf();
+            target.join("x86_64-unknown-linux-gnu/release/trawl-scraper")
+        });
     match std::fs::metadata(&static_bin) {
         Ok(m) => println!(
             "static release binary: {:.1} MiB ({})",

@@ -2,8 +2,8 @@
 //! every process, a moto server, a hostile web server, a test CA, and a way
 //! to run the worker binary.
 
-pub mod hostile;
-pub mod tls;
 pub mod env;
+pub mod hostile;
 pub mod moto;
+pub mod tls;
 pub mod worker;

@@ -4,8 +4,8 @@
 
 use crate::env::safe_command;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    Projection, ProjectionType, ScalarAttributeType,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType,
 };
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -25,7 +25,9 @@ pub fn moto_python() -> PathBuf {
     }
     let cache = std::env::var("XDG_CACHE_HOME")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache"));
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache")
+        });
     cache.join("trawl/venv/bin/python")
 }
 
@@ -46,14 +48,24 @@ impl Moto {
         );
         let port = free_port();
         let child = safe_command(&python)
-            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()?;
         let moto = Moto { child, port };
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            anyhow::ensure!(Instant::now() < deadline, "moto did not start within 30 s on port {port}");
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "moto did not start within 30 s on port {port}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         Ok(moto)
@@ -87,7 +99,11 @@ impl Moto {
             .endpoint_url(self.endpoint())
             .region(aws_config::Region::new("us-east-1"))
             .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                "testing", "testing", None, None, "trawl-tests",
+                "testing",
+                "testing",
+                None,
+                None,
+                "trawl-tests",
             ))
             .load()
             .await
@@ -132,7 +148,11 @@ impl Moto {
                 .index_name(name)
                 .key_schema(key(pk, KeyType::Hash))
                 .key_schema(key(sk, KeyType::Range))
-                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
                 .build()
                 .expect("index")
         };
@@ -149,8 +169,16 @@ impl Moto {
             .attribute_definitions(attr("created_at"))
             .key_schema(key(schema::PARTITION_KEY, KeyType::Hash))
             .key_schema(key(schema::SORT_KEY, KeyType::Range))
-            .global_secondary_indexes(index(schema::INDEX_BY_UPDATE, schema::PARTITION_KEY, "updated_at"))
-            .global_secondary_indexes(index(schema::INDEX_BY_IP, "egress_ip", schema::PARTITION_KEY))
+            .global_secondary_indexes(index(
+                schema::INDEX_BY_UPDATE,
+                schema::PARTITION_KEY,
+                "updated_at",
+            ))
+            .global_secondary_indexes(index(
+                schema::INDEX_BY_IP,
+                "egress_ip",
+                schema::PARTITION_KEY,
+            ))
             .global_secondary_indexes(index(schema::INDEX_RUNS, "kind", "created_at"))
             .send()
             .await?;

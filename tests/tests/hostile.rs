@@ -24,7 +24,12 @@ struct Case {
 impl Case {
     fn expect(&self, status: Status, reason_part: &str) {
         let error = self.record.error.clone().unwrap_or_default();
-        assert_eq!(self.record.status(), status, "error: {error}\n{}", self.result.stderr);
+        assert_eq!(
+            self.record.status(),
+            status,
+            "error: {error}\n{}",
+            self.result.stderr
+        );
         assert!(
             error.contains(reason_part),
             "expected {reason_part:?} in the reason, got {error:?}"
@@ -39,7 +44,10 @@ impl Case {
             "took {:?}",
             self.result.elapsed
         );
-        let peak = self.result.peak_rss_kib.expect("peak memory in the last log line");
+        let peak = self
+            .result
+            .peak_rss_kib
+            .expect("peak memory in the last log line");
         assert!(peak < PEAK_LIMIT_KIB, "peak memory {peak} KiB");
     }
 }
@@ -79,7 +87,10 @@ fn an_endless_body_stops_at_the_cap() {
 fn a_dripping_body_stops_at_the_deadline() {
     let server = HostileServer::start_plain().unwrap();
     let case = scrape(&server.url("/drip"));
-    case.expect(Status::Failed, "within the deadline of 5 s (TRAWL_TIMEOUT_SECS)");
+    case.expect(
+        Status::Failed,
+        "within the deadline of 5 s (TRAWL_TIMEOUT_SECS)",
+    );
     let elapsed = case.result.elapsed;
     assert!(elapsed >= Duration::from_secs(DEADLINE_SECS), "{elapsed:?}");
     // What arrived before the deadline is kept.
@@ -92,7 +103,10 @@ fn redirect_loops_and_long_chains_fail() {
     let case = scrape(&server.url("/loop"));
     case.expect(Status::Failed, "redirect loop");
     let case = scrape(&server.url("/chain/50"));
-    case.expect(Status::Failed, "more than 10 redirects (TRAWL_MAX_REDIRECTS)");
+    case.expect(
+        Status::Failed,
+        "more than 10 redirects (TRAWL_MAX_REDIRECTS)",
+    );
     assert_eq!(case.record.redirects.len(), 11);
     assert_eq!(server.hits("/chain/"), 12 - 1);
 }
@@ -101,7 +115,10 @@ fn redirect_loops_and_long_chains_fail() {
 fn a_huge_header_is_refused() {
     let server = HostileServer::start_plain().unwrap();
     let case = scrape(&server.url("/big-header"));
-    case.expect(Status::Failed, "response headers from 127.0.0.1 are too large");
+    case.expect(
+        Status::Failed,
+        "response headers from 127.0.0.1 are too large",
+    );
 }
 
 #[test]
@@ -175,8 +192,14 @@ fn redirects_to_refused_addresses_are_blocked_before_connecting() {
             "http://127.0.0.1:8080/page",
             "refused to connect to 127.0.0.1 (loopback)",
         ),
-        ("http://[::1]:8080/page", "refused to connect to ::1 (loopback)"),
-        ("http://10.0.0.1/", "refused to connect to 10.0.0.1 (private)"),
+        (
+            "http://[::1]:8080/page",
+            "refused to connect to ::1 (loopback)",
+        ),
+        (
+            "http://10.0.0.1/",
+            "refused to connect to 10.0.0.1 (private)",
+        ),
     ] {
         let url = format!("http://{HOSTILE}/redirect?to={target}");
         let Some((case, canary)) = scrape_in_netns(&url) else {
@@ -185,7 +208,10 @@ fn redirects_to_refused_addresses_are_blocked_before_connecting() {
         case.expect(Status::Blocked, reason);
         assert_eq!(case.record.redirects.len(), 1, "{target}");
         assert_eq!(case.record.redirects[0].status, 302);
-        assert!(canary.is_empty(), "the canary on 127.0.0.1 was asked {canary:?}");
+        assert!(
+            canary.is_empty(),
+            "the canary on 127.0.0.1 was asked {canary:?}"
+        );
         assert_eq!(case.record.egress_ip.as_deref(), Some("198.51.100.7"));
     }
 }
@@ -197,7 +223,10 @@ fn a_name_that_resolves_to_loopback_is_blocked() {
     };
     case.expect(Status::Blocked, "localhost resolves to ");
     let error = case.record.error.as_deref().unwrap();
-    assert!(error.contains("127.0.0.1") && error.contains("(loopback)"), "{error}");
+    assert!(
+        error.contains("127.0.0.1") && error.contains("(loopback)"),
+        "{error}"
+    );
     assert!(case.record.redirects.is_empty());
     assert!(canary.is_empty(), "{canary:?}");
 }
@@ -209,6 +238,11 @@ fn the_hostile_server_is_reachable_in_the_namespace() {
     let Some((case, canary)) = scrape_in_netns(&format!("http://{HOSTILE}/page")) else {
         return;
     };
-    assert_eq!(case.record.status(), Status::Done, "{:?}", case.record.error);
+    assert_eq!(
+        case.record.status(),
+        Status::Done,
+        "{:?}",
+        case.record.error
+    );
     assert!(canary.is_empty());
 }

@@ -75,9 +75,16 @@ fn image_runs_the_static_worker_as_a_non_root_user_and_holds_nothing_else() {
         .iter()
         .filter(|f| *f != "trawl-scraper" && !(f.starts_with("rules/") && f.ends_with(".yar")))
         .collect();
-    assert!(others.is_empty(), "unexpected files in the image: {others:?}");
+    assert!(
+        others.is_empty(),
+        "unexpected files in the image: {others:?}"
+    );
     assert!(total < MAX_IMAGE_BYTES, "image content is {total} bytes");
-    eprintln!("image: {} files, {:.1} MiB", files.len(), total as f64 / 1048576.0);
+    eprintln!(
+        "image: {} files, {:.1} MiB",
+        files.len(),
+        total as f64 / 1048576.0
+    );
 }
 
 fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
@@ -99,7 +106,8 @@ fn the_static_binary_is_self_contained_and_works() {
         return;
     };
     let ldd = Command::new("ldd").arg(&bin).output().unwrap();
-    let text = String::from_utf8_lossy(&ldd.stdout).to_string() + &String::from_utf8_lossy(&ldd.stderr);
+    let text =
+        String::from_utf8_lossy(&ldd.stdout).to_string() + &String::from_utf8_lossy(&ldd.stderr);
     assert!(!text.contains("=>"), "dynamically linked: {text}");
 
     let server = HostileServer::start_plain().unwrap();

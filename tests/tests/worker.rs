@@ -15,7 +15,9 @@ use trawl_tests::worker::{WorkerRun, stored_body_path, stored_record, test_run_i
 
 fn gunzip(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    GzDecoder::new(bytes).read_to_end(&mut out).expect("valid gzip");
+    GzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .expect("valid gzip");
     out
 }
 
@@ -51,7 +53,11 @@ fn dir_sink_stores_the_record_and_gzip_body() {
     assert_eq!(r.bytes, Some(body.len() as u64));
     assert_eq!(
         r.object_key.as_deref(),
-        Some(stored_body_path(out.path(), &run_id, &url).to_str().unwrap())
+        Some(
+            stored_body_path(out.path(), &run_id, &url)
+                .to_str()
+                .unwrap()
+        )
     );
     assert_eq!(r.verdict.map(|v| v.as_str()), Some("clean"));
     let started = r.started_at.as_deref().unwrap();
@@ -102,7 +108,10 @@ async fn aws_sink_writes_s3_object_and_dynamodb_item() {
     assert_eq!(object.content_type(), Some("text/html; charset=utf-8"));
     let meta = object.metadata().cloned().unwrap_or_default();
     assert_eq!(meta.get("run-id"), Some(&run_id));
-    assert_eq!(meta.get("egress-ip").map(String::as_str), Some(STUB_EGRESS_IP));
+    assert_eq!(
+        meta.get("egress-ip").map(String::as_str),
+        Some(STUB_EGRESS_IP)
+    );
     let stored = object.body.collect().await.unwrap().into_bytes();
     let body = gunzip(&stored);
     assert_eq!(body, BENIGN_PAGE.as_bytes());
@@ -113,8 +122,14 @@ async fn aws_sink_writes_s3_object_and_dynamodb_item() {
         .await
         .get_item()
         .table_name("trawl-results")
-        .key(schema::PARTITION_KEY, aws_sdk_dynamodb::types::AttributeValue::S(run_id.clone()))
-        .key(schema::SORT_KEY, aws_sdk_dynamodb::types::AttributeValue::S(url_key(&url)))
+        .key(
+            schema::PARTITION_KEY,
+            aws_sdk_dynamodb::types::AttributeValue::S(run_id.clone()),
+        )
+        .key(
+            schema::SORT_KEY,
+            aws_sdk_dynamodb::types::AttributeValue::S(url_key(&url)),
+        )
         .send()
         .await
         .unwrap()
@@ -162,7 +177,10 @@ fn https_records_the_peer_certificate() {
     let r = stored_record(dir.path(), &run_id, &url).unwrap();
     assert_eq!(r.status(), Status::Failed);
     let error = r.error.unwrap();
-    assert!(error.starts_with("TLS handshake with 127.0.0.1 failed"), "{error}");
+    assert!(
+        error.starts_with("TLS handshake with 127.0.0.1 failed"),
+        "{error}"
+    );
     assert!(error.contains("UnknownIssuer"), "{error}");
 }
 
@@ -182,8 +200,16 @@ fn a_late_attempt_one_never_overwrites_attempt_two() {
     let late = WorkerRun::local(&url, &run_id, out.path())
         .env("TRAWL_INDEX_FAILURES", "0")
         .run();
-    assert!(late.success(), "a superseded attempt still exits 0: {}", late.stderr);
-    assert!(late.stderr.contains("newer or final record"), "{}", late.stderr);
+    assert!(
+        late.success(),
+        "a superseded attempt still exits 0: {}",
+        late.stderr
+    );
+    assert!(
+        late.stderr.contains("newer or final record"),
+        "{}",
+        late.stderr
+    );
     assert_eq!(stored_record(out.path(), &run_id, &url).unwrap(), before);
     // It did not even fetch: the server saw one request.
     assert_eq!(server.hits("/page"), 1);
@@ -198,7 +224,8 @@ async fn a_late_attempt_one_never_overwrites_attempt_two_in_dynamodb() {
     let run_id = test_run_id();
     let url = server.url("/page");
     let run = |attempt: &str| {
-        let (url, run_id, env, attempt) = (url.clone(), run_id.clone(), moto.env(), attempt.to_owned());
+        let (url, run_id, env, attempt) =
+            (url.clone(), run_id.clone(), moto.env(), attempt.to_owned());
         tokio::task::spawn_blocking(move || {
             WorkerRun::new()
                 .envs(env)
@@ -220,8 +247,14 @@ async fn a_late_attempt_one_never_overwrites_attempt_two_in_dynamodb() {
         .await
         .get_item()
         .table_name("t")
-        .key("run_id", aws_sdk_dynamodb::types::AttributeValue::S(run_id.clone()))
-        .key("url_key", aws_sdk_dynamodb::types::AttributeValue::S(url_key(&url)))
+        .key(
+            "run_id",
+            aws_sdk_dynamodb::types::AttributeValue::S(run_id.clone()),
+        )
+        .key(
+            "url_key",
+            aws_sdk_dynamodb::types::AttributeValue::S(url_key(&url)),
+        )
         .send()
         .await
         .unwrap()
@@ -251,7 +284,11 @@ fn a_dead_endpoint_fails_within_30_seconds_naming_it() {
         .env("TRAWL_ALLOW_CIDRS", "127.0.0.0/8")
         .run();
     assert!(!result.success(), "{}", result.stderr);
-    assert!(result.elapsed < Duration::from_secs(30), "{:?}", result.elapsed);
+    assert!(
+        result.elapsed < Duration::from_secs(30),
+        "{:?}",
+        result.elapsed
+    );
     let last = result.stderr.lines().last().unwrap_or_default();
     assert!(last.starts_with("trawl-scraper: "), "{last}");
     assert!(last.contains(&endpoint), "{last}");
@@ -262,7 +299,11 @@ fn a_dead_endpoint_fails_within_30_seconds_naming_it() {
 fn indexed_mode_picks_the_line_and_rejects_a_bad_index() {
     let server = HostileServer::start_plain().unwrap();
     let out = tempfile::tempdir().unwrap();
-    let urls = [server.url("/page?n=0"), server.url("/page?n=1"), server.url("/page?n=2")];
+    let urls = [
+        server.url("/page?n=0"),
+        server.url("/page?n=1"),
+        server.url("/page?n=2"),
+    ];
     let file = out.path().join("urls");
     std::fs::write(&file, urls.join("\n") + "\n").unwrap();
     let run_id = test_run_id();
@@ -334,9 +375,16 @@ fn fixture_pages_raise_their_findings_through_the_worker() {
         "benign-login.html",
     ] {
         let r = scrape(name);
-        assert_eq!(r.verdict.map(|v| v.as_str()), Some("clean"), "{name}: {:?}", r.findings);
+        assert_eq!(
+            r.verdict.map(|v| v.as_str()),
+            Some("clean"),
+            "{name}: {:?}",
+            r.findings
+        );
         assert!(
-            r.findings.iter().all(|f| f.severity == trawl_scraper::record::Severity::Info),
+            r.findings
+                .iter()
+                .all(|f| f.severity == trawl_scraper::record::Severity::Info),
             "{name}: {:?}",
             r.findings
         );
@@ -348,7 +396,11 @@ fn a_broken_user_rule_file_fails_the_record_naming_file_and_line() {
     let server = HostileServer::start_plain().unwrap();
     let out = tempfile::tempdir().unwrap();
     let rules = out.path().join("mine.yar");
-    std::fs::write(&rules, "rule ok { condition: true }\nrule broken {\n  strings: $a = \n  condition: $a\n}\n").unwrap();
+    std::fs::write(
+        &rules,
+        "rule ok { condition: true }\nrule broken {\n  strings: $a = \n  condition: $a\n}\n",
+    )
+    .unwrap();
     let run_id = test_run_id();
     let url = server.url("/page");
     let result = WorkerRun::local(&url, &run_id, out.path())
@@ -359,7 +411,10 @@ fn a_broken_user_rule_file_fails_the_record_naming_file_and_line() {
     assert_eq!(r.status(), Status::Failed);
     let error = r.error.unwrap();
     assert!(error.contains(&rules.display().to_string()), "{error}");
-    assert!(error.contains("line 3") || error.contains("line 4"), "{error}");
+    assert!(
+        error.contains("line 3") || error.contains("line 4"),
+        "{error}"
+    );
     // Nothing was fetched with a broken rule set.
     assert_eq!(server.hits("/page"), 0);
 }

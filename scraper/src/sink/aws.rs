@@ -37,9 +37,7 @@ struct SdkDns(Dns);
 
 impl ResolveDns for SdkDns {
     fn resolve_dns<'a>(&'a self, name: &'a str) -> DnsFuture<'a> {
-        DnsFuture::new(async move {
-            self.0.lookup(name).await.map_err(ResolveDnsError::new)
-        })
+        DnsFuture::new(async move { self.0.lookup(name).await.map_err(ResolveDnsError::new) })
     }
 }
 
@@ -178,7 +176,10 @@ impl AwsSink {
             .dynamo
             .update_item()
             .table_name(&self.table)
-            .key(schema::PARTITION_KEY, AttributeValue::S(record.run_id.clone()))
+            .key(
+                schema::PARTITION_KEY,
+                AttributeValue::S(record.run_id.clone()),
+            )
             .key(schema::SORT_KEY, AttributeValue::S(record.url_key.clone()))
             .update_expression(expression)
             .condition_expression(
@@ -211,7 +212,11 @@ impl AwsSink {
 /// `SET a = :a, ... REMOVE x, ...` over every record field.
 fn update_expression(
     record: &Record,
-) -> (String, HashMap<String, String>, HashMap<String, AttributeValue>) {
+) -> (
+    String,
+    HashMap<String, String>,
+    HashMap<String, AttributeValue>,
+) {
     let item: Item = to_item(record);
     let mut names = HashMap::from([
         ("#pk".to_owned(), schema::PARTITION_KEY.to_owned()),
@@ -333,13 +338,26 @@ mod tests {
             node: Some("x".into()),
             http_status: Some(200),
             final_url: Some("x".into()),
-            redirects: vec![crate::record::Redirect { url: "x".into(), status: 200, remote_addr: None }],
-            tls: Some(crate::record::TlsInfo { subject: "s".into(), issuer: "i".into(), not_before: "b".into(), not_after: "a".into() }),
+            redirects: vec![crate::record::Redirect {
+                url: "x".into(),
+                status: 200,
+                remote_addr: None,
+            }],
+            tls: Some(crate::record::TlsInfo {
+                subject: "s".into(),
+                issuer: "i".into(),
+                not_before: "b".into(),
+                not_after: "a".into(),
+            }),
             content_type: Some("x".into()),
             bytes: Some(1),
             sha256: Some("x".into()),
             object_key: Some("x".into()),
-            findings: vec![crate::record::Finding::new("r", crate::record::Severity::Low, "d")],
+            findings: vec![crate::record::Finding::new(
+                "r",
+                crate::record::Severity::Low,
+                "d",
+            )],
             verdict: Some(crate::record::Verdict::Clean),
             score: Some(0),
             error: Some("x".into()),
@@ -350,7 +368,12 @@ mod tests {
             expires_at: Some(1),
         };
         let json = serde_json::to_value(&full).unwrap();
-        let mut keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut keys: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
         keys.retain(|k| !["run_id", "url_key", "url", "attempt"].contains(k));
         keys.sort_unstable();
         let mut known = all_record_fields().to_vec();

@@ -68,7 +68,9 @@ fn from_attribute(a: &AttributeValue) -> Result<Value, String> {
         }
         AttributeValue::Bool(b) => Value::Bool(*b),
         AttributeValue::Null(_) => Value::Null,
-        AttributeValue::L(l) => Value::Array(l.iter().map(from_attribute).collect::<Result<_, _>>()?),
+        AttributeValue::L(l) => {
+            Value::Array(l.iter().map(from_attribute).collect::<Result<_, _>>()?)
+        }
         AttributeValue::M(m) => Value::Object(
             m.iter()
                 .map(|(k, v)| Ok((k.clone(), from_attribute(v)?)))
@@ -96,7 +98,11 @@ mod tests {
             status: 200,
             remote_addr: Some("203.0.113.9:443".into()),
         }];
-        r.findings = vec![Finding::new("iframe.hidden", Severity::Medium, "1 hidden iframe")];
+        r.findings = vec![Finding::new(
+            "iframe.hidden",
+            Severity::Medium,
+            "1 hidden iframe",
+        )];
         let item = to_item(&r);
         assert_eq!(item["attempt"], AttributeValue::N("2".into()));
         assert_eq!(item["status"], AttributeValue::S("DONE".into()));
