@@ -5,6 +5,7 @@
 //! is enforced while streaming (so compression bombs stop at the cap).
 
 use crate::config::Limits;
+use crate::error_text;
 use crate::guard::{Guard, Refused};
 use crate::record::{Redirect, TlsInfo, timestamp};
 use async_compression::tokio::bufread::{BrotliDecoder, GzipDecoder, ZlibDecoder, ZstdDecoder};
@@ -12,7 +13,6 @@ use futures::TryStreamExt;
 use hickory_resolver::TokioResolver;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use std::collections::{HashMap, HashSet};
-use std::error::Error as StdError;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -502,23 +502,15 @@ fn short(s: &str) -> String {
     crate::record::truncate_chars(s, 200)
 }
 
-fn error_chain(e: &(dyn StdError + 'static)) -> Vec<String> {
-    let mut out = vec![e.to_string()];
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.iter().any(|t| t.contains(&text)) {
-            out.push(text);
-        }
-        source = s.source();
-    }
-    out
-}
-
 fn describe_request_error(url: &Url, e: &reqwest::Error) -> String {
-    let chain = error_chain(e);
+    let chain = error_text::chain(e);
     let all = chain.join(": ").to_lowercase();
+    // reqwest's and hyper's wrappers ("error sending request for url ...",
+    // "client error (Connect)") say nothing a person can act on: keep the
+    // root cause.
+    let cause = chain.last().map(String::as_str).unwrap_or("unknown error");
     let host = url.host_str().unwrap_or("");
+    let port = url.port_or_known_default().unwrap_or(0);
     if all.contains("message head is too large") || all.contains("too many headers") {
         return format!("response headers from {host} are too large: refused");
     }
@@ -531,25 +523,19 @@ fn describe_request_error(url: &Url, e: &reqwest::Error) -> String {
         "peer ",
     ];
     if url.scheme() == "https" && tls_words.iter().any(|w| all.contains(w)) {
-        return format!(
-            "TLS handshake with {host} failed: {}",
-            chain[1..].join(": ")
-        );
+        return format!("TLS handshake with {host} failed: {cause}");
     }
     if e.is_connect() {
-        return format!("cannot connect to {host}: {}", chain[1..].join(": "));
+        return format!("cannot connect to {host} port {port}: {cause}");
     }
     if e.is_timeout() {
-        return format!("{host} did not answer in time: {}", chain.join(": "));
+        return format!("{host} did not answer within the read timeout (TRAWL_READ_TIMEOUT_SECS): {cause}");
     }
-    format!("request to {host} failed: {}", chain[1..].join(": "))
-        .trim_end_matches(": ")
-        .to_owned()
+    format!("request to {host} failed: {cause}")
 }
 
 fn describe_body_error(e: &std::io::Error) -> String {
-    let chain = error_chain(e);
-    let text = chain.join(": ");
+    let text = error_text::full(e);
     let lower = text.to_lowercase();
     if lower.contains("reset") {
         "connection reset by the server".into()

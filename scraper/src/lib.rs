@@ -4,6 +4,7 @@
 
 pub mod analysis;
 pub mod config;
+pub mod error_text;
 pub mod fetch;
 pub mod guard;
 pub mod record;

@@ -251,7 +251,7 @@ async fn egress_ip(client: &reqwest::Client, url: &str) -> Result<IpAddr, String
         .get(url)
         .send()
         .await
-        .map_err(|e| crate::sink::aws::aws_error_text(&e))?;
+        .map_err(|e| crate::error_text::root_cause(&e))?;
     if !response.status().is_success() {
         return Err(format!("answered HTTP {}", response.status().as_u16()));
     }

@@ -128,11 +128,11 @@ impl AwsSink {
         )
     }
 
-    fn error(&self, what: &str, e: impl std::error::Error) -> SinkError {
+    fn error(&self, what: &str, e: impl std::error::Error + 'static) -> SinkError {
         SinkError(format!(
             "{what} failed at {}: {}",
             self.endpoint,
-            aws_error_text(&e)
+            crate::error_text::full(&e)
         ))
     }
 
@@ -283,21 +283,6 @@ fn all_record_fields() -> &'static [&'static str] {
         "updated_at",
         "expires_at",
     ]
-}
-
-/// The SDK's error with its service message or its root cause, not just
-/// "dispatch failure".
-pub fn aws_error_text(e: &dyn std::error::Error) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = s.source();
-    }
-    parts.join(": ")
 }
 
 #[cfg(test)]
