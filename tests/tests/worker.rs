@@ -264,25 +264,25 @@ async fn a_late_attempt_one_never_overwrites_attempt_two_in_dynamodb() {
     assert_eq!((r.attempt, r.status()), (2, Status::Done));
 }
 
-#[test]
-fn a_dead_endpoint_fails_within_30_seconds_naming_it() {
-    // A port that was free a moment ago: connection refused, like a stopped moto.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let endpoint = format!("http://127.0.0.1:{port}");
+#[tokio::test(flavor = "multi_thread")]
+async fn stopped_moto_fails_the_worker_within_30_seconds_naming_the_endpoint() {
+    let moto = Moto::start().unwrap();
+    moto.create_bucket("trawl-b").await.unwrap();
+    moto.create_results_table("t").await.unwrap();
+    let endpoint = moto.endpoint();
+    drop(moto);
     let server = HostileServer::start_plain().unwrap();
-    let result = WorkerRun::new()
-        .env("AWS_ENDPOINT_URL", &endpoint)
-        .env("TRAWL_URL", server.url("/page"))
-        .env("TRAWL_RUN_ID", test_run_id())
-        .env("TRAWL_SINK", "aws")
-        .env("TRAWL_BUCKET", "trawl-b")
-        .env("TRAWL_TABLE", "t")
-        .env("TRAWL_ALLOW_CIDRS", "127.0.0.0/8")
-        .run();
+    let result = tokio::task::block_in_place(|| {
+        WorkerRun::new()
+            .env("AWS_ENDPOINT_URL", &endpoint)
+            .env("TRAWL_URL", server.url("/page"))
+            .env("TRAWL_RUN_ID", test_run_id())
+            .env("TRAWL_SINK", "aws")
+            .env("TRAWL_BUCKET", "trawl-b")
+            .env("TRAWL_TABLE", "t")
+            .env("TRAWL_ALLOW_CIDRS", "127.0.0.0/8")
+            .run()
+    });
     assert!(!result.success(), "{}", result.stderr);
     assert!(
         result.elapsed < Duration::from_secs(30),
@@ -417,4 +417,83 @@ fn a_broken_user_rule_file_fails_the_record_naming_file_and_line() {
     );
     // Nothing was fetched with a broken rule set.
     assert_eq!(server.hits("/page"), 0);
+}
+
+/// The conditional update itself, against moto: a late final write of
+/// attempt 1 after attempt 2 started, and a second final write of attempt 2,
+/// are both refused; submitter fields survive the worker's writes.
+#[tokio::test(flavor = "multi_thread")]
+async fn dynamodb_condition_keeps_newer_attempts_and_final_records() {
+    use trawl_scraper::sink::Written;
+    use trawl_scraper::sink::aws::AwsSink;
+    let moto = Moto::start().unwrap();
+    moto.create_bucket("trawl-b").await.unwrap();
+    moto.create_results_table("t").await.unwrap();
+    let sink = AwsSink::from_config(&moto.sdk_config().await, "trawl-b".into(), "t".into());
+    let run_id = test_run_id();
+    let record = |attempt: u32, status: Status| {
+        let mut r = trawl_scraper::record::Record::new(&run_id, "https://a.example/", attempt);
+        r.status = Some(status);
+        r.updated_at = Some(trawl_scraper::record::now());
+        if status == Status::Failed {
+            r.error = Some("boom".into());
+        }
+        r
+    };
+    let mut queued = record(1, Status::Queued);
+    queued.submitted_at = Some("2026-11-24T05:00:00.000Z".into());
+    queued.target = Some(Target::Eks);
+    assert_eq!(sink.put_record(&queued).await.unwrap(), Written::Stored);
+    assert_eq!(
+        sink.put_record(&record(1, Status::Running)).await.unwrap(),
+        Written::Stored
+    );
+    assert_eq!(
+        sink.put_record(&record(1, Status::Failed)).await.unwrap(),
+        Written::Stored
+    );
+    assert_eq!(
+        sink.put_record(&record(2, Status::Running)).await.unwrap(),
+        Written::Stored
+    );
+    assert!(matches!(
+        sink.put_record(&record(1, Status::Done)).await.unwrap(),
+        Written::Superseded(_)
+    ));
+    assert_eq!(
+        sink.put_record(&record(2, Status::Done)).await.unwrap(),
+        Written::Stored
+    );
+    assert!(matches!(
+        sink.put_record(&record(2, Status::Failed)).await.unwrap(),
+        Written::Superseded(_)
+    ));
+
+    let item = moto
+        .dynamodb()
+        .await
+        .get_item()
+        .table_name("t")
+        .key(
+            "run_id",
+            aws_sdk_dynamodb::types::AttributeValue::S(run_id.clone()),
+        )
+        .key(
+            "url_key",
+            aws_sdk_dynamodb::types::AttributeValue::S(url_key("https://a.example/")),
+        )
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    let stored = from_item(&item).unwrap();
+    assert_eq!((stored.attempt, stored.status()), (2, Status::Done));
+    // attempt 1's error is gone; the submitter's fields are kept.
+    assert_eq!(stored.error, None);
+    assert_eq!(
+        stored.submitted_at.as_deref(),
+        Some("2026-11-24T05:00:00.000Z")
+    );
+    assert_eq!(stored.target, Some(Target::Eks));
 }

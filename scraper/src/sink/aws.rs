@@ -95,26 +95,26 @@ pub async fn load_config(dns: Dns) -> aws_config::SdkConfig {
 
 impl AwsSink {
     pub async fn new(bucket: String, table: String, dns: Dns) -> Self {
-        let config = load_config(dns).await;
+        Self::from_config(&load_config(dns).await, bucket, table)
+    }
+
+    pub fn from_config(config: &aws_config::SdkConfig, bucket: String, table: String) -> Self {
         // A custom endpoint (moto, LocalStack, a VPC endpoint by IP) needs
         // path-style S3 addressing; AWS itself uses virtual-hosted style.
-        let custom_endpoint = std::env::var("AWS_ENDPOINT_URL_S3")
-            .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
-            .ok()
-            .filter(|s| !s.is_empty());
+        let custom_endpoint = config.endpoint_url().map(str::to_owned);
         let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&config)
+            aws_sdk_s3::config::Builder::from(config)
                 .force_path_style(custom_endpoint.is_some())
                 .build(),
         );
-        let endpoint = match (&custom_endpoint, config.region()) {
-            (Some(url), _) => url.clone(),
+        let endpoint = match (custom_endpoint, config.region()) {
+            (Some(url), _) => url,
             (None, Some(region)) => format!("AWS region {region}"),
             (None, None) => "AWS (no region set: set AWS_REGION)".to_owned(),
         };
         AwsSink {
             s3,
-            dynamo: aws_sdk_dynamodb::Client::new(&config),
+            dynamo: aws_sdk_dynamodb::Client::new(config),
             bucket,
             table,
             endpoint,
