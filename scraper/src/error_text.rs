@@ -54,7 +54,10 @@ mod tests {
                 Some(Box::new(Layer("os error 111", None))),
             ))),
         );
-        assert_eq!(full(&e), "dispatch failure: connection refused: os error 111");
+        assert_eq!(
+            full(&e),
+            "dispatch failure: connection refused: os error 111"
+        );
         assert_eq!(root_cause(&e), "os error 111");
     }
 }

@@ -529,7 +529,9 @@ fn describe_request_error(url: &Url, e: &reqwest::Error) -> String {
         return format!("cannot connect to {host} port {port}: {cause}");
     }
     if e.is_timeout() {
-        return format!("{host} did not answer within the read timeout (TRAWL_READ_TIMEOUT_SECS): {cause}");
+        return format!(
+            "{host} did not answer within the read timeout (TRAWL_READ_TIMEOUT_SECS): {cause}"
+        );
     }
     format!("request to {host} failed: {cause}")
 }

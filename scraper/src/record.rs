@@ -270,19 +270,29 @@ impl Record {
     }
 
     /// Keeps at most [`MAX_FINDINGS`] findings, the most severe first.
-    pub fn set_findings(&mut self, mut findings: Vec<Finding>) {
-        findings.sort_by(|a, b| b.severity.cmp(&a.severity));
-        if findings.len() > MAX_FINDINGS {
-            let dropped = findings.len() - (MAX_FINDINGS - 1);
-            findings.truncate(MAX_FINDINGS - 1);
-            findings.push(Finding::new(
-                "trawl.findings-truncated",
-                Severity::Info,
-                format!("{dropped} more findings not stored"),
-            ));
-        }
-        self.findings = findings;
+    pub fn set_findings(&mut self, findings: Vec<Finding>) {
+        self.findings = cap_findings(findings);
     }
+}
+
+/// Most severe first (then by rule id), at most [`MAX_FINDINGS`]: the last
+/// one says how many more were dropped.
+pub fn cap_findings(mut findings: Vec<Finding>) -> Vec<Finding> {
+    findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.rule.cmp(&b.rule))
+    });
+    if findings.len() > MAX_FINDINGS {
+        let dropped = findings.len() - (MAX_FINDINGS - 1);
+        findings.truncate(MAX_FINDINGS - 1);
+        findings.push(Finding::new(
+            "trawl.findings-truncated",
+            Severity::Info,
+            format!("{dropped} more findings not stored"),
+        ));
+    }
+    findings
 }
 
 /// First 32 hex characters of sha256(url): the sort key (URLs can exceed

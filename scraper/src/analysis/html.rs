@@ -48,8 +48,12 @@ pub(crate) struct Script<'a> {
 #[derive(Debug, Default)]
 pub(crate) struct Doc<'a> {
     pub scripts: Vec<Script<'a>>,
-    /// Event handler attribute values (`onload="..."`) and `javascript:` URLs.
+    /// Event handler attribute values that run by themselves (`onload`,
+    /// `onerror`, ...) and `javascript:` frame sources.
     pub handlers: Vec<&'a [u8]>,
+    /// Handlers that run on a user's action (`onclick`, `onsubmit`, ...) and
+    /// `javascript:` links.
+    pub interactive: Vec<&'a [u8]>,
     pub iframes: Vec<Iframe<'a>>,
     /// `content` of `<meta http-equiv="refresh">`.
     pub refreshes: Vec<&'a [u8]>,
@@ -127,9 +131,17 @@ pub(crate) fn scan(body: &[u8]) -> Doc<'_> {
         for a in &attrs {
             if a.name.len() > 2 && a.name[..2].eq_ignore_ascii_case(b"on") {
                 if !a.value.is_empty() {
-                    push_capped(&mut doc.handlers, a.value);
+                    if is_interactive_event(a.name) {
+                        push_capped(&mut doc.interactive, a.value);
+                    } else {
+                        push_capped(&mut doc.handlers, a.value);
+                    }
                 }
-            } else if (a.name.eq_ignore_ascii_case(b"href") || a.name.eq_ignore_ascii_case(b"src"))
+            } else if a.name.eq_ignore_ascii_case(b"href")
+                && starts_with_ci(trim(a.value), b"javascript:")
+            {
+                push_capped(&mut doc.interactive, &trim(a.value)[11..]);
+            } else if a.name.eq_ignore_ascii_case(b"src")
                 && starts_with_ci(trim(a.value), b"javascript:")
             {
                 push_capped(&mut doc.handlers, &trim(a.value)[11..]);
@@ -155,8 +167,8 @@ pub(crate) fn scan(body: &[u8]) -> Doc<'_> {
                 i = next;
             }
             b"iframe" | b"frame" => {
-                let hidden = element_hidden(&attrs)
-                    .or_else(|| open.iter().rev().find_map(|o| o.hidden));
+                let hidden =
+                    element_hidden(&attrs).or_else(|| open.iter().rev().find_map(|o| o.hidden));
                 push_capped(
                     &mut doc.iframes,
                     Iframe {
@@ -187,19 +199,15 @@ pub(crate) fn scan(body: &[u8]) -> Doc<'_> {
                     push_capped(&mut doc.refreshes, c);
                 }
             }
-            b"base" => {
-                if doc.base_href.is_none() {
-                    doc.base_href = attr(&attrs, b"href");
-                }
+            b"base" if doc.base_href.is_none() => {
+                doc.base_href = attr(&attrs, b"href");
             }
-            b"form" => {
-                // Browsers ignore a form start tag inside an open form.
-                if form.is_none() {
-                    form = Some(Form {
-                        action: attr(&attrs, b"action"),
-                        ..Form::default()
-                    });
-                }
+            // Browsers ignore a form start tag inside an open form.
+            b"form" if form.is_none() => {
+                form = Some(Form {
+                    action: attr(&attrs, b"action"),
+                    ..Form::default()
+                });
             }
             b"input" | b"button" => {
                 if let Some(f) = form.as_mut() {
@@ -223,6 +231,34 @@ pub(crate) fn scan(body: &[u8]) -> Doc<'_> {
         push_capped(&mut doc.forms, f);
     }
     doc
+}
+
+/// Event handler attributes that only run on a user's action.
+fn is_interactive_event(name: &[u8]) -> bool {
+    const PREFIXES: &[&[u8]] = &[
+        b"onclick",
+        b"ondblclick",
+        b"onauxclick",
+        b"onmouse",
+        b"onkey",
+        b"ontouch",
+        b"onpointer",
+        b"onsubmit",
+        b"onreset",
+        b"onchange",
+        b"oninput",
+        b"onfocus",
+        b"onblur",
+        b"oncontextmenu",
+        b"ondrag",
+        b"ondrop",
+        b"onwheel",
+        b"oncopy",
+        b"oncut",
+        b"onpaste",
+        b"onselect",
+    ];
+    PREFIXES.iter().any(|p| starts_with_ci(name, p))
 }
 
 fn push_capped<T>(v: &mut Vec<T>, item: T) {
@@ -263,7 +299,10 @@ fn element_hidden(attrs_: &[Attr<'_>]) -> Option<&'static str> {
     if let Some(reason) = style_hidden(attr(attrs_, b"style").unwrap_or_default()) {
         return Some(reason);
     }
-    for (name, reason) in [(&b"width"[..], "width <= 1"), (&b"height"[..], "height <= 1")] {
+    for (name, reason) in [
+        (&b"width"[..], "width <= 1"),
+        (&b"height"[..], "height <= 1"),
+    ] {
         if let Some(v) = attr(attrs_, name)
             && let Some(n) = css_number(trim(v))
             && n <= 1.0
@@ -380,8 +419,7 @@ fn read_attrs<'a>(body: &'a [u8], start: usize, out: &mut Vec<Attr<'a>>) -> usiz
         let name_start = i;
         // An attribute name may start with '=' per the HTML spec; take it.
         i += 1;
-        while i < len && !body[i].is_ascii_whitespace() && !matches!(body[i], b'=' | b'>' | b'/')
-        {
+        while i < len && !body[i].is_ascii_whitespace() && !matches!(body[i], b'=' | b'>' | b'/') {
             i += 1;
         }
         let name = &body[name_start..i];
@@ -530,23 +568,38 @@ mod tests {
         assert_eq!(doc.iframes[1].hidden, None);
         assert_eq!(doc.forms.len(), 1);
         assert!(doc.forms[0].has_password);
-        assert_eq!(doc.handlers, vec![&b"init()"[..], &b"alert(1)"[..]]);
+        assert_eq!(doc.handlers, vec![&b"init()"[..]]);
+        assert_eq!(doc.interactive, vec![&b"alert(1)"[..]]);
     }
 
     #[test]
     fn hidden_styles() {
         assert_eq!(style_hidden(b"display:none"), Some("display:none"));
-        assert_eq!(style_hidden(b"border:0; VISIBILITY : hidden !important"), Some("visibility:hidden"));
+        assert_eq!(
+            style_hidden(b"border:0; VISIBILITY : hidden !important"),
+            Some("visibility:hidden")
+        );
         assert_eq!(style_hidden(b"width:1px;height:1px"), Some("width <= 1"));
         assert_eq!(style_hidden(b"width:100px;height:10px"), None);
-        assert_eq!(style_hidden(b"position:absolute;top:-1000px"), Some("positioned off-screen"));
+        assert_eq!(
+            style_hidden(b"position:absolute;top:-1000px"),
+            Some("positioned off-screen")
+        );
         assert_eq!(style_hidden(b"top:-1000px"), None);
         assert_eq!(style_hidden(b"opacity:0.5"), None);
     }
 
     #[test]
     fn unterminated_constructs_end_at_the_input_end() {
-        for html in [&b"<div a=\"x"[..], b"<!-- x", b"<script>x", b"<", b"</", b"<a", b"<form><input type=password"] {
+        for html in [
+            &b"<div a=\"x"[..],
+            b"<!-- x",
+            b"<script>x",
+            b"<",
+            b"</",
+            b"<a",
+            b"<form><input type=password",
+        ] {
             let doc = scan(html);
             assert!(doc.iframes.is_empty());
         }

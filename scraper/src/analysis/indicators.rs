@@ -119,8 +119,9 @@ pub(crate) struct Ctx {
 
 impl Ctx {
     fn resolve(&self, raw: &[u8]) -> Option<Url> {
-        let s = attr_text(raw);
-        if s.is_empty() || s.len() > 4096 {
+        // Long URLs (data: URIs) are cut: the scheme and host are at the start.
+        let s = attr_text(&raw[..raw.len().min(4096)]);
+        if s.is_empty() {
             return None;
         }
         self.base.join(&s).ok()
@@ -188,10 +189,13 @@ impl Indicators {
             site: site_of(page),
             base,
         };
-        let js: Cow<'_, [u8]> = match kind {
-            Kind::Script => Cow::Borrowed(body),
-            Kind::Opaque => Cow::Borrowed(&[]),
-            Kind::Html => Cow::Owned(join_scripts(&doc)),
+        let (js, automatic): (Cow<'_, [u8]>, usize) = match kind {
+            Kind::Script => (Cow::Borrowed(body), body.len()),
+            Kind::Opaque => (Cow::Borrowed(&[]), 0),
+            Kind::Html => {
+                let (js, automatic) = join_scripts(&doc);
+                (Cow::Owned(js), automatic)
+            }
         };
         out.extend(hidden_iframes(ctx, &doc));
         out.extend(self.eval_chain(&js));
@@ -200,7 +204,8 @@ impl Indicators {
         }
         out.extend(self.obfuscator(&js));
         out.extend(meta_refresh(ctx, &doc));
-        out.extend(self.script_redirect(ctx, &js));
+        // A redirect in a click handler is a link, not a redirect.
+        out.extend(self.script_redirect(ctx, &js[..automatic]));
         out.extend(password_offsite(ctx, &doc));
         out.extend(self.miner(ctx, &doc, &js));
         out.extend(external_scripts(ctx, &doc));
@@ -249,7 +254,10 @@ impl Indicators {
         }
         let mut detail = format!("{ids} _0x-style identifiers");
         if let Some(p) = pattern {
-            detail.push_str(&format!(", string-array rotation: {}", snippet(p.as_bytes(), 60)));
+            detail.push_str(&format!(
+                ", string-array rotation: {}",
+                snippet(p.as_bytes(), 60)
+            ));
         }
         Some(Finding::new("js.obfuscator", Severity::Medium, detail))
     }
@@ -263,7 +271,9 @@ impl Indicators {
             };
             let t = target.as_bytes();
             // Only literal absolute or scheme-relative URLs name a target.
-            if !(starts_with_ci(t, b"http:") || starts_with_ci(t, b"https:") || t.starts_with(b"//"))
+            if !(starts_with_ci(t, b"http:")
+                || starts_with_ci(t, b"https:")
+                || t.starts_with(b"//"))
             {
                 continue;
             }
@@ -318,18 +328,22 @@ impl Indicators {
 }
 
 /// Inline scripts that run, event handlers and `javascript:` URLs, joined
-/// (so that one pass of each pattern covers all the page's code).
-fn join_scripts(doc: &Doc<'_>) -> Vec<u8> {
+/// (so that one pass of each pattern covers all the page's code); the code
+/// that runs only on a user's action (`onclick`, `javascript:` links) comes
+/// last, from the returned offset on.
+fn join_scripts(doc: &Doc<'_>) -> (Vec<u8>, usize) {
     let mut js = Vec::new();
-    for s in doc.scripts.iter().filter(|s| s.is_js) {
-        js.extend_from_slice(s.body);
+    let parts = doc.scripts.iter().filter(|s| s.is_js).map(|s| s.body);
+    for part in parts.chain(doc.handlers.iter().copied()) {
+        js.extend_from_slice(part);
         js.extend_from_slice(b"\n;\n");
     }
-    for h in &doc.handlers {
-        js.extend_from_slice(h);
+    let automatic = js.len();
+    for part in &doc.interactive {
+        js.extend_from_slice(part);
         js.extend_from_slice(b"\n;\n");
     }
-    js
+    (js, automatic)
 }
 
 fn hidden_iframes(ctx: &Ctx, doc: &Doc<'_>) -> Option<Finding> {
@@ -390,7 +404,11 @@ fn meta_refresh(ctx: &Ctx, doc: &Doc<'_>) -> Option<Finding> {
         format!(
             "meta refresh to another site after {delay}s: {}{}",
             short_url(&u),
-            if n > 1 { format!(" ({n} refreshes)") } else { String::new() }
+            if n > 1 {
+                format!(" ({n} refreshes)")
+            } else {
+                String::new()
+            }
         ),
     ))
 }
@@ -609,9 +627,16 @@ fn data_uri_type(before: &[u8]) -> Option<String> {
 }
 
 fn benign_media_type(t: &str) -> bool {
-    ["image/", "font/", "audio/", "video/", "application/font", "application/x-font"]
-        .iter()
-        .any(|p| t.starts_with(p))
+    [
+        "image/",
+        "font/",
+        "audio/",
+        "video/",
+        "application/font",
+        "application/x-font",
+    ]
+    .iter()
+    .any(|p| t.starts_with(p))
         || matches!(t, "application/vnd.ms-fontobject" | "application/json")
 }
 
@@ -673,29 +698,52 @@ mod tests {
 
     #[test]
     fn refresh_contents() {
-        let t = |c: &str| parse_refresh(c.as_bytes()).map(|(d, u)| (d, String::from_utf8_lossy(u).into_owned()));
-        assert_eq!(t("0; url=https://x.example/"), Some(("0".into(), "https://x.example/".into())));
-        assert_eq!(t("5;URL='https://x.example/a b'"), Some(("5".into(), "https://x.example/a b".into())));
-        assert_eq!(t("3, https://x.example/"), Some(("3".into(), "https://x.example/".into())));
+        let t = |c: &str| {
+            parse_refresh(c.as_bytes()).map(|(d, u)| (d, String::from_utf8_lossy(u).into_owned()))
+        };
+        assert_eq!(
+            t("0; url=https://x.example/"),
+            Some(("0".into(), "https://x.example/".into()))
+        );
+        assert_eq!(
+            t("5;URL='https://x.example/a b'"),
+            Some(("5".into(), "https://x.example/a b".into()))
+        );
+        assert_eq!(
+            t("3, https://x.example/"),
+            Some(("3".into(), "https://x.example/".into()))
+        );
         assert_eq!(t("30"), None);
     }
 
     #[test]
     fn base64_prefix_decodes() {
-        assert_eq!(decode_base64_prefix(b"ZXZhbCgiYWxlcnQoMSkiKQ", 48), b"eval(\"alert(1)\"".to_vec());
+        assert_eq!(
+            decode_base64_prefix(b"ZXZhbCgiYWxlcnQoMSkiKQ", 48),
+            b"eval(\"alert(1)\"".to_vec()
+        );
     }
 
     #[test]
     fn data_uri_types() {
-        assert_eq!(data_uri_type(b"url(data:font/woff2;charset=utf-8;base64,").as_deref(), Some("font/woff2"));
-        assert_eq!(data_uri_type(b"src=\"data:text/html;base64,").as_deref(), Some("text/html"));
+        assert_eq!(
+            data_uri_type(b"url(data:font/woff2;charset=utf-8;base64,").as_deref(),
+            Some("font/woff2")
+        );
+        assert_eq!(
+            data_uri_type(b"src=\"data:text/html;base64,").as_deref(),
+            Some("text/html")
+        );
         assert_eq!(data_uri_type(b"nothing base64,"), None);
     }
 
     #[test]
     fn kinds() {
         let u = Url::parse("https://a.example/x.js").unwrap();
-        assert_eq!(kind_of(&u, Some("application/javascript; charset=utf-8")), Kind::Script);
+        assert_eq!(
+            kind_of(&u, Some("application/javascript; charset=utf-8")),
+            Kind::Script
+        );
         assert_eq!(kind_of(&u, None), Kind::Script);
         let u = Url::parse("https://a.example/").unwrap();
         assert_eq!(kind_of(&u, None), Kind::Html);

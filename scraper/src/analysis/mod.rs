@@ -38,7 +38,7 @@ mod testdata;
 #[cfg(test)]
 mod tests;
 
-use crate::record::{Finding, MAX_FINDINGS, Severity, Verdict};
+use crate::record::{Finding, Severity, Verdict, cap_findings};
 use std::path::PathBuf;
 
 pub use score::{MALICIOUS_SCORE, SUSPICIOUS_SCORE};
@@ -48,6 +48,14 @@ pub use score::{MALICIOUS_SCORE, SUSPICIOUS_SCORE};
 pub struct Analyzer {
     indicators: indicators::Indicators,
     rules: yara::Rules,
+}
+
+impl std::fmt::Debug for Analyzer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Analyzer")
+            .field("yara_rules", &self.rules.count())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why the rules could not be loaded. Each message names the path and what
@@ -95,7 +103,7 @@ pub struct Page<'a> {
 /// What the analysis found.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Analysis {
-    /// Most severe first, then by id; at most [`MAX_FINDINGS`].
+    /// Most severe first, then by id; at most [`crate::record::MAX_FINDINGS`].
     pub findings: Vec<Finding>,
     pub verdict: Verdict,
     /// 0-100.
@@ -137,19 +145,10 @@ impl Analyzer {
     }
 }
 
-/// Sorts, scores and caps the findings.
-fn finish(mut findings: Vec<Finding>) -> Analysis {
+/// Scores the findings, then sorts and caps them as records keep them.
+fn finish(findings: Vec<Finding>) -> Analysis {
     let (score, verdict) = score::score(&findings);
-    findings.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.rule.cmp(&b.rule)));
-    if findings.len() > MAX_FINDINGS {
-        let dropped = findings.len() - (MAX_FINDINGS - 1);
-        findings.truncate(MAX_FINDINGS - 1);
-        findings.push(Finding::new(
-            "trawl.findings-truncated",
-            Severity::Info,
-            format!("{dropped} more findings not stored"),
-        ));
-    }
+    let findings = cap_findings(findings);
     Analysis {
         findings,
         verdict,

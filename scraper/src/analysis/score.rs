@@ -32,7 +32,8 @@ pub(crate) fn score(findings: &[Finding]) -> (u8, Verdict) {
         .sum::<u32>()
         .min(100);
     let known_bad = findings.iter().any(|f| {
-        f.severity == Severity::High && (f.rule.starts_with("miner.") || f.rule.starts_with("yara."))
+        f.severity == Severity::High
+            && (f.rule.starts_with("miner.") || f.rule.starts_with("yara."))
     });
     let verdict = if total >= MALICIOUS_SCORE || known_bad {
         Verdict::Malicious
@@ -55,18 +56,44 @@ mod tests {
     #[test]
     fn verdicts() {
         assert_eq!(score(&[]), (0, Verdict::Clean));
-        assert_eq!(score(&[f("script.external-domain", Severity::Info)]), (0, Verdict::Clean));
-        assert_eq!(score(&[f("js.base64-blob", Severity::Low)]), (10, Verdict::Clean));
-        assert_eq!(score(&[f("iframe.hidden", Severity::Medium)]), (25, Verdict::Suspicious));
-        assert_eq!(score(&[f("js.eval-chain", Severity::High)]), (50, Verdict::Suspicious));
         assert_eq!(
-            score(&[f("js.eval-chain", Severity::High), f("iframe.hidden", Severity::Medium)]),
+            score(&[f("script.external-domain", Severity::Info)]),
+            (0, Verdict::Clean)
+        );
+        assert_eq!(
+            score(&[f("js.base64-blob", Severity::Low)]),
+            (10, Verdict::Clean)
+        );
+        assert_eq!(
+            score(&[f("iframe.hidden", Severity::Medium)]),
+            (25, Verdict::Suspicious)
+        );
+        assert_eq!(
+            score(&[f("js.eval-chain", Severity::High)]),
+            (50, Verdict::Suspicious)
+        );
+        assert_eq!(
+            score(&[
+                f("js.eval-chain", Severity::High),
+                f("iframe.hidden", Severity::Medium)
+            ]),
             (75, Verdict::Malicious)
         );
-        assert_eq!(score(&[f("miner.known", Severity::High)]), (50, Verdict::Malicious));
-        assert_eq!(score(&[f("yara.X", Severity::High)]), (50, Verdict::Malicious));
-        assert_eq!(score(&[f("yara.X", Severity::Medium)]), (25, Verdict::Suspicious));
-        let many: Vec<_> = (0..5).map(|i| f(&format!("yara.{i}"), Severity::High)).collect();
+        assert_eq!(
+            score(&[f("miner.known", Severity::High)]),
+            (50, Verdict::Malicious)
+        );
+        assert_eq!(
+            score(&[f("yara.X", Severity::High)]),
+            (50, Verdict::Malicious)
+        );
+        assert_eq!(
+            score(&[f("yara.X", Severity::Medium)]),
+            (25, Verdict::Suspicious)
+        );
+        let many: Vec<_> = (0..5)
+            .map(|i| f(&format!("yara.{i}"), Severity::High))
+            .collect();
         assert_eq!(score(&many).0, 100);
     }
 }

@@ -47,8 +47,16 @@ pub(super) fn base64(data: &[u8]) -> String {
             | u32::from(*c.get(2).unwrap_or(&0));
         out.push(T[(n >> 18) as usize & 63] as char);
         out.push(T[(n >> 12) as usize & 63] as char);
-        out.push(if c.len() > 1 { T[(n >> 6) as usize & 63] as char } else { '=' });
-        out.push(if c.len() > 2 { T[n as usize & 63] as char } else { '=' });
+        out.push(if c.len() > 1 {
+            T[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        out.push(if c.len() > 2 {
+            T[n as usize & 63] as char
+        } else {
+            '='
+        });
     }
     out
 }
@@ -120,7 +128,9 @@ pub(super) fn benign_bundle() -> String {
     let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
     png.extend(rng.bytes(1500));
 
-    let mut out = String::from("\"use strict\";(self.webpackChunkshop_web=self.webpackChunkshop_web||[]).push([[179],{");
+    let mut out = String::from(
+        "\"use strict\";(self.webpackChunkshop_web=self.webpackChunkshop_web||[]).push([[179],{",
+    );
     out.insert_str(0, RUNTIME);
     out.push_str(&FONT_MODULE.replace("@FONT", &base64(&font)));
     out.push_str(

@@ -1,5 +1,6 @@
 use super::testdata::{Rng, benign_bundle};
 use super::*;
+use crate::record::MAX_FINDINGS;
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -93,7 +94,10 @@ fn fixture_iframe_hidden() {
     );
     let d = &get(&a, "iframe.hidden").detail;
     assert!(d.starts_with("2 hidden iframes"), "{d}");
-    assert!(d.contains("tds.evil.example") && d.contains("off-screen"), "{d}");
+    assert!(
+        d.contains("tds.evil.example") && d.contains("off-screen"),
+        "{d}"
+    );
 }
 
 #[test]
@@ -107,7 +111,10 @@ fn fixture_eval_chain() {
         &[],
     );
     let d = &get(&a, "js.eval-chain").detail;
-    assert!(d.starts_with("3 decode-and-run chains, first: eval(atob("), "{d}");
+    assert!(
+        d.starts_with("3 decode-and-run chains, first: eval(atob("),
+        "{d}"
+    );
 }
 
 #[test]
@@ -123,7 +130,10 @@ fn fixture_base64_blob() {
     let d = &get(&a, "js.base64-blob").detail;
     // The font and image data URIs in the CSS are not counted.
     assert!(d.starts_with("1 base64 blob ("), "{d}");
-    assert!(d.contains("decodes to text: (function(){var d=document"), "{d}");
+    assert!(
+        d.contains("decodes to text: (function(){var d=document"),
+        "{d}"
+    );
 }
 
 #[test]
@@ -137,7 +147,10 @@ fn fixture_obfuscator() {
         &[],
     );
     let d = &get(&a, "js.obfuscator").detail;
-    assert!(d.contains("_0x-style identifiers, string-array rotation"), "{d}");
+    assert!(
+        d.contains("_0x-style identifiers, string-array rotation"),
+        "{d}"
+    );
 }
 
 #[test]
@@ -200,7 +213,10 @@ fn fixture_miner() {
         &["yara.CryptominerJs", "script.external-domain"],
     );
     let d = &get(&a, "miner.known").detail;
-    assert!(d.contains("script src=https://coinhive.com/lib/coinhive.min.js"), "{d}");
+    assert!(
+        d.contains("script src=https://coinhive.com/lib/coinhive.min.js"),
+        "{d}"
+    );
     assert!(d.contains("CoinHive.Anonymous"), "{d}");
     assert_eq!(a.score, 100);
 }
@@ -234,7 +250,10 @@ fn fixture_yara_skimmer() {
     );
     let d = &get(&a, "yara.MagecartSkimmer").detail;
     assert!(d.starts_with("JS skimmer:"), "{d}");
-    assert!(!d.contains("(rules "), "default rules carry no file name: {d}");
+    assert!(
+        !d.contains("(rules "),
+        "default rules carry no file name: {d}"
+    );
 }
 
 #[test]
@@ -306,8 +325,14 @@ fn benign_analytics_page_is_clean() {
 #[test]
 fn benign_login_forms_are_clean() {
     // Relative action: clean wherever the page is served from.
-    assert_benign(&html("https://bank.example/login", &fixture("benign-login.html")));
-    assert_benign(&html("http://127.0.0.1:8080/login", &fixture("benign-login.html")));
+    assert_benign(&html(
+        "https://bank.example/login",
+        &fixture("benign-login.html"),
+    ));
+    assert_benign(&html(
+        "http://127.0.0.1:8080/login",
+        &fixture("benign-login.html"),
+    ));
     // Absolute actions to subdomains of the page's own site.
     let page = fixture("benign-login-subdomain.html");
     assert_benign(&html("https://www.example.com/login", &page));
@@ -315,7 +340,9 @@ fn benign_login_forms_are_clean() {
     // The same forms on another site post offsite.
     let a = html("https://example-login.net/", &page);
     assert!(
-        get(&a, "form.password-offsite").detail.starts_with("2 password forms"),
+        get(&a, "form.password-offsite")
+            .detail
+            .starts_with("2 password forms"),
         "{a:#?}"
     );
 }
@@ -332,11 +359,17 @@ fn registrable_domain_rules_apply_to_forms() {
         ["form.password-offsite"]
     );
     assert_eq!(
-        ids(&html("https://me.github.io/", &form("https://you.github.io/"))),
+        ids(&html(
+            "https://me.github.io/",
+            &form("https://you.github.io/")
+        )),
         ["form.password-offsite"]
     );
     assert_eq!(
-        ids(&html("https://example.com/", &form("mailto:x@evil.example"))),
+        ids(&html(
+            "https://example.com/",
+            &form("mailto:x@evil.example")
+        )),
         ["form.password-offsite"]
     );
     // <base href> moves relative actions.
@@ -353,18 +386,48 @@ fn hidden_iframe_variants() {
     let page = |iframe: &str| format!("<html><body>{iframe}</body></html>").into_bytes();
     let url = "https://site.example/";
     for (iframe, reason) in [
-        (r#"<iframe src="https://x.evil.example/" style="display: none"></iframe>"#, "display:none"),
-        (r#"<iframe src="https://x.evil.example/" style="visibility:hidden"></iframe>"#, "visibility:hidden"),
-        (r#"<IFRAME SRC=https://x.evil.example/ WIDTH=0 HEIGHT=0>"#, "width <= 1"),
-        (r#"<iframe src="//x.evil.example/" height="1px"></iframe>"#, "height <= 1"),
-        (r#"<iframe hidden src="https://x.evil.example/"></iframe>"#, "hidden attribute"),
-        (r#"<div style="display:none"><p><iframe src="https://x.evil.example/"></iframe></p></div>"#, "display:none"),
-        (r#"<iframe src="data:text/html;base64,PHNjcmlwdD4=" style="display:none"></iframe>"#, "display:none"),
+        (
+            r#"<iframe src="https://x.evil.example/" style="display: none"></iframe>"#,
+            "display:none",
+        ),
+        (
+            r#"<iframe src="https://x.evil.example/" style="visibility:hidden"></iframe>"#,
+            "visibility:hidden",
+        ),
+        (
+            r#"<IFRAME SRC=https://x.evil.example/ WIDTH=0 HEIGHT=0>"#,
+            "width <= 1",
+        ),
+        (
+            r#"<iframe src="//x.evil.example/" height="1px"></iframe>"#,
+            "height <= 1",
+        ),
+        (
+            r#"<iframe hidden src="https://x.evil.example/"></iframe>"#,
+            "hidden attribute",
+        ),
+        (
+            r#"<div style="display:none"><p><iframe src="https://x.evil.example/"></iframe></p></div>"#,
+            "display:none",
+        ),
+        (
+            r#"<iframe src="data:text/html;base64,PHNjcmlwdD4=" style="display:none"></iframe>"#,
+            "display:none",
+        ),
     ] {
         let a = html(url, &page(iframe));
         let f = get(&a, "iframe.hidden");
-        assert!(f.detail.ends_with(&format!("({reason})")), "{iframe}: {f:?}");
+        assert!(
+            f.detail.ends_with(&format!("({reason})")),
+            "{iframe}: {f:?}"
+        );
     }
+    // A long data: URI is still seen for what it is.
+    let long = format!(
+        "<iframe width=0 height=0 src=\"data:text/html,{}\"></iframe>",
+        "%3Cp%3Ex".repeat(2000)
+    );
+    assert_eq!(ids(&html(url, long.as_bytes())), ["iframe.hidden"]);
     for benign in [
         // Visible, same site, relative, allow-listed tag managers, closed hidden container.
         r#"<iframe src="https://x.example/" width="300" height="250"></iframe>"#,
@@ -402,7 +465,11 @@ fn eval_chain_variants() {
     // In an event handler attribute, and in a script served as JavaScript.
     let a = html(url, br#"<body onload="eval(atob('YWxlcnQoMSk='))">"#);
     assert_eq!(ids(&a), ["js.eval-chain"]);
-    let a = analyze("https://site.example/x.js", Some("text/javascript"), b"eval(atob(q));");
+    let a = analyze(
+        "https://site.example/x.js",
+        Some("text/javascript"),
+        b"eval(atob(q));",
+    );
     assert_eq!(ids(&a), ["js.eval-chain"]);
     for benign in [
         // The legacy Google Analytics snippet writes a mostly plain tag.
@@ -416,7 +483,10 @@ fn eval_chain_variants() {
         assert_benign(&html(url, page.as_bytes()));
     }
     // Not in a script, not code: text about eval(atob()) is not flagged.
-    assert_benign(&html(url, b"<p>Never write eval(atob(x)) in your code.</p>"));
+    assert_benign(&html(
+        url,
+        b"<p>Never write eval(atob(x)) in your code.</p>",
+    ));
 }
 
 #[test]
@@ -425,18 +495,27 @@ fn base64_blob_variants() {
     let mut rng = Rng::new(42);
     let text = super::testdata::base64("console.log('hello world');".repeat(60).as_bytes());
     let binary = super::testdata::base64(&rng.bytes(1200));
-    let png = super::testdata::base64(&[b"\x89PNG\r\n\x1a\n".as_slice(), &rng.bytes(1200)].concat());
+    let png =
+        super::testdata::base64(&[b"\x89PNG\r\n\x1a\n".as_slice(), &rng.bytes(1200)].concat());
     let a = html(url, format!("<script>var p='{text}';</script>").as_bytes());
     assert_eq!(get(&a, "js.base64-blob").severity, Severity::Medium);
-    let a = html(url, format!("<script>var p=`{binary}`;</script>").as_bytes());
+    let a = html(
+        url,
+        format!("<script>var p=`{binary}`;</script>").as_bytes(),
+    );
     assert_eq!(get(&a, "js.base64-blob").severity, Severity::Low);
     assert_eq!(a.verdict, Verdict::Clean);
-    let a = html(url, format!("<iframe src=\"data:text/html;base64,{text}\"></iframe>").as_bytes());
+    let a = html(
+        url,
+        format!("<iframe src=\"data:text/html;base64,{text}\"></iframe>").as_bytes(),
+    );
     assert!(get(&a, "js.base64-blob").detail.contains("data:text/html"));
     for benign in [
         format!("<script>var img='data:image/png;base64,{binary}';</script>"),
         format!("<style>.a{{background:url(data:image/gif;base64,{binary})}}</style>"),
-        format!("<style>@font-face{{src:url(data:application/x-font-woff;charset=utf-8;base64,{text})}}</style>"),
+        format!(
+            "<style>@font-face{{src:url(data:application/x-font-woff;charset=utf-8;base64,{text})}}</style>"
+        ),
         format!("<script>var logo=\"{png}\";</script>"),
         format!("<input type=hidden name=__VIEWSTATE value=\"{text}\">"),
         format!("<script>var short='{}';</script>", &text[..1000]),
@@ -469,10 +548,27 @@ fn redirect_variants() {
     ] {
         assert_benign(&html(url, format!("<script>{js}</script>").as_bytes()));
     }
-    let a = html(url, br#"<meta http-equiv=refresh content="5; URL='https://x.evil.example/'">"#);
+    // On load it is a redirect; on a click it is a link.
+    let a = html(
+        url,
+        br#"<body onload="location.href='https://x.evil.example/'">"#,
+    );
+    assert_eq!(ids(&a), ["redirect.script"]);
+    assert_benign(&html(
+        url,
+        br#"<button onclick="location.href='https://twitter.example/intent/tweet'">Share</button>
+<a href="javascript:location.href='https://x.example/'">x</a>"#,
+    ));
+    let a = html(
+        url,
+        br#"<meta http-equiv=refresh content="5; URL='https://x.evil.example/'">"#,
+    );
     assert_eq!(ids(&a), ["redirect.meta-refresh"]);
     assert_benign(&html(url, br#"<meta http-equiv="refresh" content="300">"#));
-    assert_benign(&html(url, br#"<meta http-equiv="refresh" content="0;url=/home">"#));
+    assert_benign(&html(
+        url,
+        br#"<meta http-equiv="refresh" content="0;url=/home">"#,
+    ));
 }
 
 #[test]
@@ -501,7 +597,9 @@ fn obfuscator_needs_volume_or_rotation() {
     let url = "https://site.example/";
     let few = "<script>var _0x1a2b=1,_0x3c4d=2;</script>";
     assert_benign(&html(url, few.as_bytes()));
-    let many: String = (0..50).map(|i| format!("var _0x{:04x}={i};", 0x1000 + i)).collect();
+    let many: String = (0..50)
+        .map(|i| format!("var _0x{:04x}={i};", 0x1000 + i))
+        .collect();
     let a = html(url, format!("<script>{many}</script>").as_bytes());
     assert_eq!(ids(&a), ["js.obfuscator"]);
 }
@@ -577,16 +675,32 @@ fn user_rules_folder_adds_rules() {
         ("notes.txt", "not rules"),
     ]);
     let a = Analyzer::new(&[dir.path().to_path_buf()]).unwrap();
-    let r = analyze_with(&a, "https://x.example/", None, b"<p>trawl-test-marker-7f3a</p>");
+    let r = analyze_with(
+        &a,
+        "https://x.example/",
+        None,
+        b"<p>trawl-test-marker-7f3a</p>",
+    );
     let f = get(&r, "yara.TrawlTestMarker");
     assert_eq!(f.severity, Severity::Low);
-    assert!(f.detail.starts_with("test marker string (rules b.yar)"), "{f:?}");
-    assert!(f.detail.contains("matched $a at offset 3"), "{f:?}");
+    assert!(
+        f.detail.starts_with("test marker string (rules b.yar)"),
+        "{f:?}"
+    );
+    assert!(
+        f.detail
+            .ends_with("matched $a; first at offset 3: trawl-test-marker-7f3a"),
+        "{f:?}"
+    );
     assert_eq!(r.verdict, Verdict::Clean);
     let r = analyze_with(&a, "https://x.example/", None, b"second-marker");
     let f = get(&r, "yara.Second");
     assert_eq!(f.severity, Severity::High);
-    assert!(f.detail.starts_with("YARA rule Second matched (rules a.yara)"), "{f:?}");
+    assert!(
+        f.detail
+            .starts_with("YARA rule Second matched (rules a.yara)"),
+        "{f:?}"
+    );
     assert_eq!(r.verdict, Verdict::Malicious);
     // The default rules still apply.
     let r = analyze_with(
@@ -604,36 +718,60 @@ fn user_rule_files_and_same_names_in_two_files() {
     let two = temp_rules(&[("dup.yar", &USER_RULE.replace("\"low\"", "\"medium\""))]);
     let a = Analyzer::new(&[one.path().join("dup.yar"), two.path().to_path_buf()]).unwrap();
     let r = analyze_with(&a, "https://x.example/", None, b"trawl-test-marker-7f3a");
-    let hits: Vec<_> = r.findings.iter().filter(|f| f.rule == "yara.TrawlTestMarker").collect();
+    let hits: Vec<_> = r
+        .findings
+        .iter()
+        .filter(|f| f.rule == "yara.TrawlTestMarker")
+        .collect();
     assert_eq!(hits.len(), 1, "one finding per id: {r:#?}");
-    assert_eq!(hits[0].severity, Severity::Medium, "the most severe is kept");
+    assert_eq!(
+        hits[0].severity,
+        Severity::Medium,
+        "the most severe is kept"
+    );
 }
 
 #[test]
 fn broken_rule_names_file_and_line() {
-    let dir = temp_rules(&[("bad.yar", "rule Ok { condition: true }\n\nrule Broken {\n  strings: $a = \"x\"\n  condition: $a and and\n}\n")]);
+    let dir = temp_rules(&[(
+        "bad.yar",
+        "rule Ok { condition: true }\n\nrule Broken {\n  strings: $a = \"x\"\n  condition: $a and and\n}\n",
+    )]);
     let path = dir.path().join("bad.yar");
-    let e = Analyzer::new(&[dir.path().to_path_buf()]).err().expect("must fail");
+    let e = Analyzer::new(&[dir.path().to_path_buf()]).expect_err("must fail");
     let msg = e.to_string();
     assert!(
         msg.starts_with(&format!("rules file {} line 5: ", path.display())),
         "{msg}"
     );
-    assert!(msg.ends_with(": fix or remove the file (TRAWL_RULES)"), "{msg}");
+    assert!(
+        msg.ends_with(": fix or remove the file (TRAWL_RULES)"),
+        "{msg}"
+    );
     assert!(matches!(e, RulesError::Syntax { line: 5, .. }));
+
+    // A plain syntax error.
+    let dir = temp_rules(&[(
+        "syntax.yar",
+        "rule A {\n  condition: true\n}\nrule B {\n  strings $a = \"x\"\n",
+    )]);
+    let e = Analyzer::new(&[dir.path().join("syntax.yar")]).expect_err("must fail");
+    assert!(
+        e.to_string().contains("syntax.yar line 5: syntax error"),
+        "{e}"
+    );
 
     // A compile error (unknown string) is located too.
     let dir = temp_rules(&[("undef.yar", "rule U {\n  condition:\n    $nope\n}\n")]);
-    let e = Analyzer::new(&[dir.path().join("undef.yar")]).err().expect("must fail");
-    assert!(
-        e.to_string().contains("undef.yar line 3: "),
-        "{e}"
-    );
+    let e = Analyzer::new(&[dir.path().join("undef.yar")]).expect_err("must fail");
+    assert!(e.to_string().contains("undef.yar line 3: "), "{e}");
 }
 
 #[test]
 fn missing_and_empty_rule_paths_are_clear_errors() {
-    let e = Analyzer::new(&[PathBuf::from("/nonexistent/trawl-rules")]).err().unwrap();
+    let e = Analyzer::new(&[PathBuf::from("/nonexistent/trawl-rules")])
+        .err()
+        .unwrap();
     assert_eq!(
         e.to_string(),
         "rules path /nonexistent/trawl-rules does not exist: fix or remove it (TRAWL_RULES)"
@@ -641,7 +779,10 @@ fn missing_and_empty_rule_paths_are_clear_errors() {
     let dir = temp_rules(&[("readme.md", "no rules here")]);
     let e = Analyzer::new(&[dir.path().to_path_buf()]).err().unwrap();
     assert!(matches!(e, RulesError::EmptyFolder { .. }));
-    assert!(e.to_string().contains("holds no .yar or .yara files"), "{e}");
+    assert!(
+        e.to_string().contains("holds no .yar or .yara files"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -649,7 +790,13 @@ fn invalid_utf8_and_binary_are_clean() {
     let url = "https://site.example/";
     let mut rng = Rng::new(7);
     let random = rng.bytes(1 << 20);
-    for ct in [None, Some("text/html"), Some("application/octet-stream"), Some("image/png"), Some("application/javascript")] {
+    for ct in [
+        None,
+        Some("text/html"),
+        Some("application/octet-stream"),
+        Some("image/png"),
+        Some("application/javascript"),
+    ] {
         let a = analyze(url, ct, &random);
         assert_benign(&a);
     }
@@ -659,7 +806,9 @@ fn invalid_utf8_and_binary_are_clean() {
     invalid.extend_from_slice(b"<form action=\"https://\xe9vil.example/\"><input type=password>");
     let a = html(url, &invalid);
     assert!(
-        a.findings.iter().all(|f| f.detail.chars().count() <= crate::record::MAX_DETAIL_CHARS)
+        a.findings
+            .iter()
+            .all(|f| f.detail.chars().count() <= crate::record::MAX_DETAIL_CHARS)
     );
 }
 
@@ -677,7 +826,9 @@ fn hostile_shapes_do_not_panic() {
         b"<meta http-equiv=refresh content=\"0;url=".to_vec(),
         b"<form action=http://[::1".to_vec(),
         "<div>".repeat(100_000).into_bytes(),
-        "<iframe src=https://a.evil.example/ width=0>".repeat(20_000).into_bytes(),
+        "<iframe src=https://a.evil.example/ width=0>"
+            .repeat(20_000)
+            .into_bytes(),
         "eval(atob(x));".repeat(50_000).into_bytes(),
         format!("<script>'{}'</script>", "A".repeat(3_000_000)).into_bytes(),
         format!("<script>\"{}", "aB3+".repeat(500_000)).into_bytes(),
@@ -688,9 +839,18 @@ fn hostile_shapes_do_not_panic() {
         assert!(a.score <= 100);
     }
     // A huge count is one finding with the count in its detail.
-    let a = html(url, "<iframe src=https://a.evil.example/ width=0>".repeat(20_000).as_bytes());
+    let a = html(
+        url,
+        "<iframe src=https://a.evil.example/ width=0>"
+            .repeat(20_000)
+            .as_bytes(),
+    );
     assert_eq!(ids(&a), ["iframe.hidden"]);
-    assert!(get(&a, "iframe.hidden").detail.starts_with("10000 hidden iframes"));
+    assert!(
+        get(&a, "iframe.hidden")
+            .detail
+            .starts_with("10000 hidden iframes")
+    );
 }
 
 #[test]
@@ -709,7 +869,10 @@ fn findings_are_sorted_and_capped() {
     assert_eq!(r.findings.len(), MAX_FINDINGS);
     assert_eq!(r.findings[0].rule, "js.eval-chain");
     assert_eq!(r.findings.last().unwrap().rule, "trawl.findings-truncated");
-    assert_eq!(r.findings.last().unwrap().detail, "22 more findings not stored");
+    assert_eq!(
+        r.findings.last().unwrap().detail,
+        "22 more findings not stored"
+    );
     assert_eq!(r.score, 100);
 }
 
@@ -717,8 +880,135 @@ fn findings_are_sorted_and_capped() {
 fn analysis_is_deterministic_and_analyzer_is_shareable() {
     fn shareable<T: Send + Sync>() {}
     shareable::<Analyzer>();
+    let debug = format!("{:?}", analyzer());
+    assert!(debug.starts_with("Analyzer { yara_rules: 8"), "{debug}");
     let body = fixture("miner.html");
     let a = html("https://movies.example/", &body);
     let b = html("https://movies.example/", &body);
     assert_eq!(a, b);
+}
+
+/// What the end-to-end test sees when the hostile web server serves the
+/// fixtures from loopback (the page's site is then `127.0.0.1`).
+#[test]
+fn fixtures_served_from_loopback() {
+    let cases: &[(&str, Option<&str>, &[&str], Verdict)] = &[
+        (
+            "iframe-hidden.html",
+            None,
+            &["iframe.hidden"],
+            Verdict::Suspicious,
+        ),
+        (
+            "eval-chain.html",
+            None,
+            &["js.eval-chain"],
+            Verdict::Suspicious,
+        ),
+        (
+            "base64-blob.html",
+            None,
+            &["js.base64-blob"],
+            Verdict::Suspicious,
+        ),
+        (
+            "obfuscator.html",
+            None,
+            &["js.obfuscator"],
+            Verdict::Suspicious,
+        ),
+        (
+            "meta-refresh.html",
+            None,
+            &["redirect.meta-refresh"],
+            Verdict::Suspicious,
+        ),
+        (
+            "script-redirect.html",
+            None,
+            &["redirect.script"],
+            Verdict::Suspicious,
+        ),
+        (
+            "password-offsite.html",
+            None,
+            &["form.password-offsite"],
+            Verdict::Suspicious,
+        ),
+        (
+            "miner.html",
+            None,
+            &[
+                "miner.known",
+                "script.external-domain",
+                "yara.CryptominerJs",
+            ],
+            Verdict::Malicious,
+        ),
+        (
+            "external-scripts.html",
+            None,
+            &["script.external-domain"],
+            Verdict::Clean,
+        ),
+        (
+            "yara-skimmer.html",
+            None,
+            &["yara.MagecartSkimmer"],
+            Verdict::Malicious,
+        ),
+        (
+            "benign-analytics.html",
+            None,
+            &["script.external-domain"],
+            Verdict::Clean,
+        ),
+        ("benign-login.html", None, &[], Verdict::Clean),
+        (
+            "benign-bundle.js",
+            Some("application/javascript"),
+            &[],
+            Verdict::Clean,
+        ),
+        // Absolute actions to *.example.com are another site than 127.0.0.1.
+        (
+            "benign-login-subdomain.html",
+            None,
+            &["form.password-offsite"],
+            Verdict::Suspicious,
+        ),
+    ];
+    for (name, ct, expected, verdict) in cases {
+        let a = analyze(
+            &format!("http://127.0.0.1:41234/{name}"),
+            Some(ct.unwrap_or("text/html")),
+            &fixture(name),
+        );
+        let mut got = ids(&a);
+        got.sort_unstable();
+        assert_eq!(&got, expected, "{name}: {a:#?}");
+        assert_eq!(a.verdict, *verdict, "{name}");
+    }
+    // Every fixture in the folder is covered.
+    let mut names: Vec<String> = std::fs::read_dir(fixtures_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let mut covered: Vec<String> = cases.iter().map(|c| c.0.to_owned()).collect();
+    covered.sort();
+    assert_eq!(names, covered);
+}
+
+#[test]
+#[ignore = "prints every fixture's analysis"]
+fn print_fixture_analyses() {
+    for e in std::fs::read_dir(fixtures_dir()).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        let a = html(&format!("http://127.0.0.1:41234/{name}"), &fixture(&name));
+        println!("{name}: {:?} {}", a.verdict, a.score);
+        for f in &a.findings {
+            println!("  {} {:?} {}", f.rule, f.severity, f.detail);
+        }
+    }
 }

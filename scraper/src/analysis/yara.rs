@@ -65,6 +65,11 @@ impl Rules {
         Ok(Rules { scanner })
     }
 
+    /// Number of compiled rules, default and user.
+    pub(crate) fn count(&self) -> usize {
+        self.scanner.rules().count()
+    }
+
     /// One finding per matching rule, `yara.<RuleName>`; when rules of the
     /// same name match in several files, the first (most severe) is kept.
     pub(crate) fn scan(&self, body: &[u8], out: &mut Vec<Finding>) {
@@ -112,7 +117,7 @@ impl Rules {
                 .min_by_key(|m| m.offset)
             {
                 description.push_str(&format!(
-                    "; matched ${} at offset {}: {}",
+                    "; matched ${}; first at offset {}: {}",
                     strings.join(", $"),
                     first.offset,
                     snippet(&first.data, 48)
@@ -180,9 +185,9 @@ fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, RulesError> {
                 source,
             })?;
             let p = entry.path();
-            let is_rules = p.extension().is_some_and(|e| {
-                e.eq_ignore_ascii_case("yar") || e.eq_ignore_ascii_case("yara")
-            });
+            let is_rules = p
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("yar") || e.eq_ignore_ascii_case("yara"));
             if is_rules && p.is_file() {
                 found.push(p);
             }

@@ -43,10 +43,10 @@ impl DirSink {
             let (path, json, record) = (path.clone(), json.clone(), record.clone());
             async move {
                 tokio::task::spawn_blocking(move || {
-                    if let Some(existing) = read_record(&path)? {
-                        if let Err(why) = may_replace(&existing, &record) {
-                            return Ok(Written::Superseded(why));
-                        }
+                    if let Some(existing) = read_record(&path)?
+                        && let Err(why) = may_replace(&existing, &record)
+                    {
+                        return Ok(Written::Superseded(why));
                     }
                     write_atomically(&path, &json)?;
                     Ok(Written::Stored)
