@@ -2,9 +2,12 @@
 # Builds the static worker binary (gnu target, crt-static) and the FROM
 # scratch image: with docker where an engine runs, with buildah otherwise.
 #   scraper/build-image.sh [IMAGE]     (default localhost/trawl-scraper:dev)
+#   scraper/build-image.sh --binary-only
 # Prints the path of the binary and the image reference on its last lines.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+binary_only=false
+if [[ ${1:-} == --binary-only ]]; then binary_only=true; shift; fi
 image=${1:-localhost/trawl-scraper:dev}
 target=x86_64-unknown-linux-gnu
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/trawl/target}"
@@ -16,6 +19,10 @@ bin="$CARGO_TARGET_DIR/$target/release/trawl-scraper"
 if ldd "$bin" 2>&1 | grep -q '=>'; then
   echo "build-image: $bin is dynamically linked; refusing to put it in a FROM scratch image" >&2
   exit 1
+fi
+if $binary_only; then
+  echo "binary $bin"
+  exit 0
 fi
 
 ctx=$(mktemp -d)

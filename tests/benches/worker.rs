@@ -4,9 +4,9 @@
 //! - peak memory for a 10 MiB page;
 //! - size of the stripped static release binary.
 //!
-//! Run: `cargo build --release --bins && cargo bench -p trawl-tests --bench worker`
-//! (scripts/bench does both). The worker binary is the release one next to
-//! this bench, or TRAWL_BIN_TRAWL_SCRAPER.
+//! Run: `scripts/bench`. It measures the shipped static binary
+//! (TRAWL_BIN_TRAWL_SCRAPER, TRAWL_STATIC_BIN), else the release one next to
+//! this bench.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -76,16 +76,8 @@ fn main() {
                 moto.create_bucket("bench").await.unwrap();
                 moto.create_results_table("bench").await.unwrap();
             });
-            let aws = overhead_ms(|| {
-                WorkerRun::new()
-                    .envs(moto.env())
-                    .env("TRAWL_URL", &page)
-                    .env("TRAWL_RUN_ID", test_run_id())
-                    .env("TRAWL_SINK", "aws")
-                    .env("TRAWL_BUCKET", "bench")
-                    .env("TRAWL_TABLE", "bench")
-                    .env("TRAWL_ALLOW_CIDRS", "127.0.0.0/8")
-            });
+            let aws =
+                overhead_ms(|| WorkerRun::aws(&page, &test_run_id(), &moto, "bench", "bench"));
             report("worker overhead, aws sink against moto", &aws);
         }
         Err(e) => println!("worker overhead against moto: not measured ({e})"),

@@ -11,7 +11,8 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
-use trawl_scraper::sink::item::schema;
+use trawl_scraper::record::{Record, url_key};
+use trawl_scraper::sink::item::{from_item, schema};
 
 pub struct Moto {
     child: Child,
@@ -125,6 +126,23 @@ impl Moto {
     pub async fn create_bucket(&self, name: &str) -> anyhow::Result<()> {
         self.s3().await.create_bucket().bucket(name).send().await?;
         Ok(())
+    }
+
+    /// The record a results table holds for `url` in `run_id`.
+    pub async fn record(&self, table: &str, run_id: &str, url: &str) -> Option<Record> {
+        use aws_sdk_dynamodb::types::AttributeValue::S;
+        let item = self
+            .dynamodb()
+            .await
+            .get_item()
+            .table_name(table)
+            .key(schema::PARTITION_KEY, S(run_id.to_owned()))
+            .key(schema::SORT_KEY, S(url_key(url)))
+            .send()
+            .await
+            .expect("GetItem")
+            .item?;
+        Some(from_item(&item).expect("a record item"))
     }
 
     /// The results table of DESIGN.md: keys, the three indexes, on-demand.

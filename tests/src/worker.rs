@@ -87,6 +87,24 @@ impl WorkerRun {
             .env("TRAWL_ALLOW_CIDRS", "127.0.0.0/8")
     }
 
+    /// The aws sink against `moto`'s `bucket` and `table`, loopback allowed.
+    pub fn aws(
+        url: &str,
+        run_id: &str,
+        moto: &crate::moto::Moto,
+        bucket: &str,
+        table: &str,
+    ) -> Self {
+        WorkerRun::new()
+            .envs(moto.env())
+            .env("TRAWL_URL", url)
+            .env("TRAWL_RUN_ID", run_id)
+            .env("TRAWL_SINK", "aws")
+            .env("TRAWL_BUCKET", bucket)
+            .env("TRAWL_TABLE", table)
+            .env("TRAWL_ALLOW_CIDRS", "127.0.0.0/8")
+    }
+
     /// Runs the worker to its end (killed after the timeout, which fails
     /// the test).
     pub fn run(self) -> WorkerResult {

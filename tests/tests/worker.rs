@@ -6,7 +6,6 @@ use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::time::Duration;
 use trawl_scraper::record::{Status, Target, url_key};
-use trawl_scraper::sink::item::{from_item, schema};
 use trawl_tests::env::STUB_EGRESS_IP;
 use trawl_tests::hostile::{BENIGN_PAGE, HostileServer, Options};
 use trawl_tests::moto::Moto;
@@ -76,22 +75,9 @@ async fn aws_sink_writes_s3_object_and_dynamodb_item() {
     let server = HostileServer::start_plain().unwrap();
     let run_id = test_run_id();
     let url = server.url("/page");
-    let result = tokio::task::spawn_blocking({
-        let (url, run_id, env) = (url.clone(), run_id.clone(), moto.env());
-        move || {
-            WorkerRun::new()
-                .envs(env)
-                .env("TRAWL_URL", url)
-                .env("TRAWL_RUN_ID", run_id)
-                .env("TRAWL_SINK", "aws")
-                .env("TRAWL_BUCKET", "trawl-content")
-                .env("TRAWL_TABLE", "trawl-results")
-                .env("TRAWL_ALLOW_CIDRS", "127.0.0.0/8")
-                .run()
-        }
-    })
-    .await
-    .unwrap();
+    let result = tokio::task::block_in_place(|| {
+        WorkerRun::aws(&url, &run_id, &moto, "trawl-content", "trawl-results").run()
+    });
     assert!(result.success(), "{}", result.stderr);
 
     let key = format!("{run_id}/{}/body", url_key(&url));
@@ -117,25 +103,10 @@ async fn aws_sink_writes_s3_object_and_dynamodb_item() {
     assert_eq!(body, BENIGN_PAGE.as_bytes());
     assert_eq!(meta.get("sha256"), Some(&sha256_hex(&body)));
 
-    let item = moto
-        .dynamodb()
+    let r = moto
+        .record("trawl-results", &run_id, &url)
         .await
-        .get_item()
-        .table_name("trawl-results")
-        .key(
-            schema::PARTITION_KEY,
-            aws_sdk_dynamodb::types::AttributeValue::S(run_id.clone()),
-        )
-        .key(
-            schema::SORT_KEY,
-            aws_sdk_dynamodb::types::AttributeValue::S(url_key(&url)),
-        )
-        .send()
-        .await
-        .unwrap()
-        .item
         .expect("the record item exists");
-    let r = from_item(&item).unwrap();
     assert_eq!(r.status(), Status::Done);
     assert_eq!(r.egress_ip.as_deref(), Some(STUB_EGRESS_IP));
     assert_eq!(r.sha256.as_deref(), Some(sha256_hex(&body).as_str()));
@@ -224,43 +195,19 @@ async fn a_late_attempt_one_never_overwrites_attempt_two_in_dynamodb() {
     let run_id = test_run_id();
     let url = server.url("/page");
     let run = |attempt: &str| {
-        let (url, run_id, env, attempt) =
-            (url.clone(), run_id.clone(), moto.env(), attempt.to_owned());
-        tokio::task::spawn_blocking(move || {
-            WorkerRun::new()
-                .envs(env)
-                .env("TRAWL_URL", url)
-                .env("TRAWL_RUN_ID", run_id)
-                .env("TRAWL_SINK", "aws")
-                .env("TRAWL_BUCKET", "trawl-b")
-                .env("TRAWL_TABLE", "t")
-                .env("TRAWL_ALLOW_CIDRS", "127.0.0.0/8")
+        tokio::task::block_in_place(|| {
+            WorkerRun::aws(&url, &run_id, &moto, "trawl-b", "t")
                 .env("TRAWL_ATTEMPT", attempt)
                 .run()
         })
     };
-    assert!(run("2").await.unwrap().success());
-    let late = run("1").await.unwrap();
+    assert!(run("2").success());
+    let late = run("1");
     assert!(late.success(), "{}", late.stderr);
-    let item = moto
-        .dynamodb()
+    let r = moto
+        .record("t", &run_id, &url)
         .await
-        .get_item()
-        .table_name("t")
-        .key(
-            "run_id",
-            aws_sdk_dynamodb::types::AttributeValue::S(run_id.clone()),
-        )
-        .key(
-            "url_key",
-            aws_sdk_dynamodb::types::AttributeValue::S(url_key(&url)),
-        )
-        .send()
-        .await
-        .unwrap()
-        .item
-        .unwrap();
-    let r = from_item(&item).unwrap();
+        .expect("the record item exists");
     assert_eq!((r.attempt, r.status()), (2, Status::Done));
 }
 
@@ -469,25 +416,10 @@ async fn dynamodb_condition_keeps_newer_attempts_and_final_records() {
         Written::Superseded(_)
     ));
 
-    let item = moto
-        .dynamodb()
+    let stored = moto
+        .record("t", &run_id, "https://a.example/")
         .await
-        .get_item()
-        .table_name("t")
-        .key(
-            "run_id",
-            aws_sdk_dynamodb::types::AttributeValue::S(run_id.clone()),
-        )
-        .key(
-            "url_key",
-            aws_sdk_dynamodb::types::AttributeValue::S(url_key("https://a.example/")),
-        )
-        .send()
-        .await
-        .unwrap()
-        .item
-        .unwrap();
-    let stored = from_item(&item).unwrap();
+        .expect("the record item exists");
     assert_eq!((stored.attempt, stored.status()), (2, Status::Done));
     // attempt 1's error is gone; the submitter's fields are kept.
     assert_eq!(stored.error, None);
