@@ -38,6 +38,9 @@ impl DirSink {
     pub async fn put_record(&self, record: &Record) -> Result<Written, SinkError> {
         let path = self.record_path(record);
         let json = serde_json::to_vec_pretty(record).expect("records serialise");
+        // Only a final record must be durable before the worker exits; a
+        // RUNNING one lost to a crash is rewritten by the next attempt.
+        let durable = record.status().is_final();
         let record = record.clone();
         with_backoff(WRITE_TRIES, || {
             let (path, json, record) = (path.clone(), json.clone(), record.clone());
@@ -48,7 +51,7 @@ impl DirSink {
                     {
                         return Ok(Written::Superseded(why));
                     }
-                    write_atomically(&path, &json)?;
+                    write_atomically(&path, &json, durable)?;
                     Ok(Written::Stored)
                 })
                 .await
@@ -65,7 +68,7 @@ impl DirSink {
         with_backoff(WRITE_TRIES, || {
             let (path, gzipped) = (path.clone(), gzipped.clone());
             async move {
-                tokio::task::spawn_blocking(move || write_atomically(&path, &gzipped))
+                tokio::task::spawn_blocking(move || write_atomically(&path, &gzipped, true))
                     .await
                     .map_err(|e| SinkError(format!("body write task failed: {e}")))?
             }
@@ -86,9 +89,9 @@ pub fn read_record(path: &Path) -> Result<Option<Record>, SinkError> {
     }
 }
 
-/// Writes `bytes` to a temporary file beside `path`, syncs it, and renames it
-/// over `path`.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), SinkError> {
+/// Writes `bytes` to a temporary file beside `path`, syncs it when it must be
+/// `durable`, and renames it over `path`.
+pub fn write_atomically(path: &Path, bytes: &[u8], durable: bool) -> Result<(), SinkError> {
     let dir = path.parent().expect("store paths have a parent");
     std::fs::create_dir_all(dir)
         .map_err(|e| SinkError(format!("cannot create {}: {e}", dir.display())))?;
@@ -101,7 +104,9 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), SinkError> {
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
-        f.sync_all()?;
+        if durable {
+            f.sync_all()?;
+        }
         std::fs::rename(&tmp, path)
     })();
     result.map_err(|e| {

@@ -1,0 +1,117 @@
+//! What the fleet map shows: nodes with their pods (EKS), tasks grouped by
+//! public IP (ECS), or this machine and its workers (local). Targets send
+//! whole snapshots; the map never reads the cluster itself.
+
+use std::collections::BTreeMap;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum NodeState {
+    /// A Karpenter NodeClaim whose Node has not registered yet.
+    Launching,
+    #[default]
+    Ready,
+    NotReady,
+    /// Cordoned or being drained (Karpenter consolidation).
+    Draining,
+}
+
+impl NodeState {
+    pub fn name(self) -> &'static str {
+        match self {
+            NodeState::Launching => "launching",
+            NodeState::Ready => "ready",
+            NodeState::NotReady => "not ready",
+            NodeState::Draining => "draining",
+        }
+    }
+}
+
+/// Pods (or local workers, or ECS tasks) by phase.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PhaseCounts {
+    pub pending: usize,
+    pub running: usize,
+    pub succeeded: usize,
+    pub failed: usize,
+}
+
+impl PhaseCounts {
+    pub fn total(&self) -> usize {
+        self.pending + self.running + self.succeeded + self.failed
+    }
+
+    pub fn add(&mut self, other: &PhaseCounts) {
+        self.pending += other.pending;
+        self.running += other.running;
+        self.succeeded += other.succeeded;
+        self.failed += other.failed;
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodeView {
+    pub name: String,
+    pub instance_type: Option<String>,
+    /// spot, on-demand.
+    pub capacity_type: Option<String>,
+    /// Seconds since the node was created, when known.
+    pub age_secs: Option<u64>,
+    pub state: NodeState,
+    pub public_ip: Option<String>,
+    /// The public IP is an Elastic IP of the operator's pool.
+    pub pool_eip: bool,
+    /// Workers recorded another egress IP than the node's public IP.
+    pub ip_mismatch: Option<String>,
+    pub pods: PhaseCounts,
+    /// Problems worth a look: pending too long, image pull, OOM, deadline.
+    pub problems: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TaskGroup {
+    pub public_ip: String,
+    pub subnet: Option<String>,
+    pub zone: Option<String>,
+    pub tasks: PhaseCounts,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Fleet {
+    /// Until the first complete list arrives, the map says "syncing".
+    pub synced: bool,
+    pub nodes: Vec<NodeView>,
+    pub task_groups: Vec<TaskGroup>,
+    /// Size of the Elastic IP pool, when known.
+    pub pool_total: Option<usize>,
+}
+
+impl Fleet {
+    pub fn pods(&self) -> PhaseCounts {
+        let mut all = PhaseCounts::default();
+        for n in &self.nodes {
+            all.add(&n.pods);
+        }
+        for g in &self.task_groups {
+            all.add(&g.tasks);
+        }
+        all
+    }
+
+    /// Distinct public IPs in use by nodes and task groups.
+    pub fn unique_ips(&self) -> usize {
+        let mut ips: BTreeMap<&str, ()> = BTreeMap::new();
+        for ip in self
+            .nodes
+            .iter()
+            .filter_map(|n| n.public_ip.as_deref())
+            .chain(self.task_groups.iter().map(|g| g.public_ip.as_str()))
+        {
+            ips.insert(ip, ());
+        }
+        ips.len()
+    }
+
+    pub fn pool_eips_used(&self) -> usize {
+        self.nodes.iter().filter(|n| n.pool_eip).count()
+    }
+}
