@@ -275,6 +275,39 @@ impl Record {
     }
 }
 
+/// The run item: one per run, beside its records (DynamoDB sort key `#run`,
+/// or `run.json` in the local store). Only run items carry `kind`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunItem {
+    pub run_id: String,
+    /// Always `#run`.
+    pub url_key: String,
+    /// Always `run`.
+    pub kind: String,
+    pub created_at: String,
+    pub target: Target,
+    pub url_count: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+impl RunItem {
+    pub fn new(run_id: &str, target: Target, url_count: usize, created_at: String) -> Self {
+        RunItem {
+            run_id: run_id.to_owned(),
+            url_key: "#run".to_owned(),
+            kind: "run".to_owned(),
+            created_at,
+            target,
+            url_count,
+            image: None,
+            labels: Default::default(),
+        }
+    }
+}
+
 /// Most severe first (then by rule id), at most [`MAX_FINDINGS`]: the last
 /// one says how many more were dropped.
 pub fn cap_findings(mut findings: Vec<Finding>) -> Vec<Finding> {

@@ -13,6 +13,7 @@ use crate::sink::{Sink, SinkError, SinkSpec, Written};
 use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::net::IpAddr;
+use std::process::ExitCode;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -306,4 +307,52 @@ pub fn peak_rss_kib() -> Option<u64> {
         .lines()
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// The worker as a program: JSON logs on stderr, one run, the exit status
+/// of DESIGN.md. `trawl-scraper` and `trawl worker` both call this.
+pub fn main_with(args: WorkerArgs) -> ExitCode {
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TRAWL_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    // One URL at a time: a single-threaded runtime is all the worker needs.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let result = runtime.block_on(run(args));
+    let peak = peak_rss_kib();
+    match result {
+        Ok(outcome) => {
+            let r = &outcome.record;
+            let stored = matches!(outcome.written, Written::Stored);
+            tracing::info!(
+                event = "finished",
+                run_id = %r.run_id,
+                url_key = %r.url_key,
+                status = %r.status(),
+                stored,
+                error = r.error.as_deref().unwrap_or(""),
+                egress_ip = r.egress_ip.as_deref().unwrap_or(""),
+                http_status = r.http_status.unwrap_or(0),
+                verdict = r.verdict.map(|v| v.as_str()).unwrap_or(""),
+                fetch_ms = outcome.fetch_time.as_secs_f64() * 1000.0,
+                peak_rss_kib = peak.unwrap_or(0),
+                "record is durable"
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!(event = "failed", error = %e, peak_rss_kib = peak.unwrap_or(0), "no final record was written");
+            eprintln!("trawl-scraper: {e}");
+            ExitCode::from(e.exit_code() as u8)
+        }
+    }
 }

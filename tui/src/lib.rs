@@ -2,6 +2,13 @@
 //! pure update; `ui` draws it; `targets` and `store` do the work and report
 //! back as actions; `app` runs the loop; `cli` the headless commands.
 
+pub mod app;
+pub mod cli;
+pub mod config;
 pub mod model;
+pub mod paths;
+pub mod store;
+pub mod targets;
+pub mod terminal;
 pub mod ui;
 pub mod urls;

@@ -83,13 +83,8 @@ pub struct TargetOption {
     pub unavailable: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RunInfo {
-    pub run_id: String,
-    pub target: Target,
-    pub url_count: usize,
-    pub created_at: String,
-}
+/// The run on screen: its run item (run id, target, URL count, created at).
+pub type RunInfo = trawl_scraper::record::RunItem;
 
 /// A run in the runs list, with counts by status.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -533,12 +533,12 @@ mod tests {
         update(&mut s, Action::Tick(100));
         update(
             &mut s,
-            Action::RunStarted(RunInfo {
-                run_id: "r-20261124-050000-abcd".into(),
-                target: Target::Local,
-                url_count: 2,
-                created_at: "2026-11-24T05:00:00.000Z".into(),
-            }),
+            Action::RunStarted(RunInfo::new(
+                "r-20261124-050000-abcd",
+                Target::Local,
+                2,
+                "2026-11-24T05:00:00.000Z".into(),
+            )),
         );
         let mut r = Record::new("r-20261124-050000-abcd", "https://a.example/", 1);
         r.status = Some(Status::Done);

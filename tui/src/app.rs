@@ -1,0 +1,325 @@
+//! The runtime: input, signals, targets and stores send Actions on one
+//! channel; the loop applies every queued action with `update`, carries out
+//! the effects, and draws once if anything visible changed. Nothing is drawn
+//! on a timer while idle (ticks redraw only while a run is active).
+
+use crate::cli::Cli;
+use crate::model::{Action, Effect, State, TargetOption, update};
+use crate::store::local::LocalStore;
+use crate::store::preview_text;
+use crate::targets::local::{INTERRUPTED, LocalRunner, RunControl};
+use crate::{terminal, ui};
+use futures::StreamExt;
+use std::collections::HashSet;
+use std::time::Duration;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+use trawl_scraper::record::Target;
+
+pub fn run(cli: &Cli) -> color_eyre::Result<()> {
+    let runner = cli.local_runner().map_err(|e| color_eyre::eyre::eyre!(e))?;
+    let mut state = State {
+        monochrome: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
+        ..State::default()
+    };
+    state.targets = probe_targets(cli);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let mut terminal = terminal::enter()?;
+    let result = runtime.block_on(event_loop(&mut terminal, &mut state, cli, runner));
+    terminal::restore();
+    // Workers of an unfinished local run are stopped with the program.
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    result
+}
+
+/// Which targets can be used, and why not.
+fn probe_targets(cli: &Cli) -> Vec<TargetOption> {
+    let config = cli.config().unwrap_or_default();
+    let reason = |configured: bool, what: &str| {
+        Some(if configured {
+            format!("the {what} target is not in this build of trawl yet")
+        } else {
+            format!("no [{what}] in the config: run `trawl init --terraform-output FILE`")
+        })
+    };
+    vec![
+        TargetOption {
+            target: Target::Local,
+            unavailable: None,
+        },
+        TargetOption {
+            target: Target::Eks,
+            unavailable: reason(config.eks.is_some(), "eks"),
+        },
+        TargetOption {
+            target: Target::Ecs,
+            unavailable: reason(config.ecs.is_some(), "ecs"),
+        },
+    ]
+}
+
+struct Runtime {
+    tx: UnboundedSender<Action>,
+    runner: LocalRunner,
+    control: Option<RunControl>,
+    /// Polls the store for a run driven by another process (`--detach`).
+    watcher: Option<tokio::task::JoinHandle<()>>,
+    frames: u64,
+}
+
+async fn event_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    state: &mut State,
+    cli: &Cli,
+    runner: LocalRunner,
+) -> color_eyre::Result<()> {
+    let (tx, mut rx) = unbounded_channel();
+    spawn_input(tx.clone());
+    spawn_signals(tx.clone());
+    spawn_ticks(tx.clone());
+    let mut rt = Runtime {
+        tx,
+        runner,
+        control: None,
+        watcher: None,
+        frames: 0,
+    };
+    let mut startup = vec![Effect::ListRuns];
+    if let Some(file) = &cli.file {
+        startup.push(Effect::LoadFile(file.display().to_string()));
+    }
+    for effect in startup {
+        rt.carry_out(effect);
+    }
+    draw(terminal, state, &mut rt)?;
+    while let Some(first) = rx.recv().await {
+        let mut dirty = false;
+        for action in std::iter::once(first).chain(drain(&mut rx)) {
+            dirty |= !matches!(action, Action::Tick(_)) || state.run_active();
+            for effect in update(state, action) {
+                rt.carry_out(effect);
+            }
+        }
+        if state.should_quit {
+            break;
+        }
+        if dirty {
+            draw(terminal, state, &mut rt)?;
+        }
+    }
+    tracing::info!(frames = rt.frames, "trawl closed");
+    Ok(())
+}
+
+fn drain(rx: &mut UnboundedReceiver<Action>) -> Vec<Action> {
+    // Coalesce: everything already queued is applied before one draw.
+    let mut more = Vec::new();
+    while let Ok(a) = rx.try_recv() {
+        more.push(a);
+        if more.len() >= 10_000 {
+            break;
+        }
+    }
+    more
+}
+
+fn draw(
+    terminal: &mut ratatui::DefaultTerminal,
+    state: &State,
+    rt: &mut Runtime,
+) -> std::io::Result<()> {
+    terminal.draw(|f| ui::draw(f, state))?;
+    rt.frames += 1;
+    tracing::trace!(frame = rt.frames, "drew");
+    Ok(())
+}
+
+fn spawn_input(tx: UnboundedSender<Action>) {
+    tokio::spawn(async move {
+        let mut events = crossterm::event::EventStream::new();
+        while let Some(Ok(event)) = events.next().await {
+            let action = match event {
+                crossterm::event::Event::Key(k) => Action::Key(k),
+                crossterm::event::Event::Paste(p) => Action::Paste(p),
+                crossterm::event::Event::Resize(..) => Action::Resize,
+                _ => continue,
+            };
+            if tx.send(action).is_err() {
+                break;
+            }
+        }
+    });
+}
+
+fn spawn_signals(tx: UnboundedSender<Action>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    tokio::spawn(async move {
+        let (Ok(mut term), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) else {
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = hup.recv() => {}
+        }
+        let _ = tx.send(Action::Terminate);
+    });
+}
+
+fn spawn_ticks(tx: UnboundedSender<Action>) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            every.tick().await;
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            if tx.send(Action::Tick(now)).is_err() {
+                break;
+            }
+        }
+    });
+}
+
+impl Runtime {
+    fn store(&self) -> LocalStore {
+        self.runner.store.clone()
+    }
+
+    fn carry_out(&mut self, effect: Effect) {
+        let tx = self.tx.clone();
+        match effect {
+            Effect::Quit => {}
+            Effect::Submit { target, urls } => {
+                if target != Target::Local {
+                    let _ = tx.send(Action::Error(format!(
+                        "the {target} target is not in this build of trawl yet; press t for local"
+                    )));
+                    return;
+                }
+                self.stop_watching();
+                self.control = Some(self.runner.submit(urls, tx));
+            }
+            Effect::Cancel { run_id, .. } => {
+                if let Some(c) = &self.control {
+                    c.cancel();
+                } else {
+                    let _ = tx.send(Action::Error(format!(
+                        "run {run_id} is not running in this trawl; nothing to cancel here"
+                    )));
+                }
+            }
+            Effect::ListRuns => {
+                let store = self.store();
+                tokio::task::spawn_blocking(move || {
+                    let _ = tx.send(match store.list_runs() {
+                        Ok(runs) => Action::RunsListed(runs),
+                        Err(e) => Action::Error(e),
+                    });
+                });
+            }
+            Effect::Attach { run_id } => {
+                self.stop_watching();
+                self.control = None;
+                let store = self.store();
+                let driven_elsewhere = store.runner_alive(&run_id);
+                let run_id2 = run_id.clone();
+                tokio::task::spawn_blocking(move || {
+                    let run_id = run_id2;
+                    let attached = store.read_run(&run_id).and_then(|run| {
+                        let failed = if driven_elsewhere {
+                            Vec::new()
+                        } else {
+                            store.fail_unfinished(&run_id, &HashSet::new(), INTERRUPTED)?
+                        };
+                        Ok((run, store.records(&run_id)?, failed))
+                    });
+                    match attached {
+                        Ok((run, records, failed)) => {
+                            let _ = tx.send(Action::RunStarted(run));
+                            let _ = tx.send(Action::Records {
+                                run_id: run_id.clone(),
+                                records,
+                            });
+                            if !failed.is_empty() {
+                                let _ = tx.send(Action::Error(format!(
+                                    "{} URLs were interrupted when trawl stopped: marked FAILED; submit them again to retry",
+                                    failed.len()
+                                )));
+                            }
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Action::Error(e));
+                        }
+                    }
+                });
+                if driven_elsewhere {
+                    self.watcher = Some(watch_store(self.store(), run_id, self.tx.clone()));
+                }
+            }
+            Effect::LoadFile(path) => {
+                tokio::task::spawn_blocking(move || {
+                    let result = std::fs::read_to_string(&path)
+                        .map_err(|e| format!("cannot load {path}: {e}"));
+                    let _ = tx.send(Action::FileLoaded { path, result });
+                });
+            }
+            Effect::LoadBody(record) => {
+                let store = self.store();
+                tokio::task::spawn_blocking(move || {
+                    let result = store.body(&record).map(|b| preview_text(&b));
+                    let _ = tx.send(Action::BodyLoaded {
+                        url_key: record.url_key.clone(),
+                        result,
+                    });
+                });
+            }
+            Effect::Copy(text) => copy_osc52(&text),
+        }
+    }
+
+    fn stop_watching(&mut self) {
+        if let Some(w) = self.watcher.take() {
+            w.abort();
+        }
+    }
+}
+
+/// Polls a run's records once a second (a run another process drives).
+fn watch_store(
+    store: LocalStore,
+    run_id: String,
+    tx: UnboundedSender<Action>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            every.tick().await;
+            let (store, id) = (store.clone(), run_id.clone());
+            let records = tokio::task::spawn_blocking(move || store.records(&id)).await;
+            if let Ok(Ok(records)) = records
+                && tx
+                    .send(Action::Records {
+                        run_id: run_id.clone(),
+                        records,
+                    })
+                    .is_err()
+            {
+                break;
+            }
+        }
+    })
+}
+
+/// OSC 52: the terminal (also over ssh and in tmux with set-clipboard on)
+/// puts the text on the clipboard.
+fn copy_osc52(text: &str) {
+    use base64::Engine;
+    use std::io::Write;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(text);
+    let mut out = std::io::stdout();
+    let _ = write!(out, "\x1b]52;c;{b64}\x07");
+    let _ = out.flush();
+}

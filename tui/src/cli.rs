@@ -1,0 +1,416 @@
+//! The command line: `trawl [FILE]` opens the TUI; the headless commands
+//! (`submit`, `runs`, `results`, `init`) and the hidden `worker` and
+//! `resume` run without it.
+
+use crate::config::Config;
+use crate::model::{Action, Results};
+use crate::paths;
+use crate::store::local::LocalStore;
+use crate::targets::local::{LocalRunner, default_concurrency};
+use crate::urls::{LineStatus, check_lines};
+use clap::{Parser, Subcommand};
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use trawl_scraper::config::WorkerArgs;
+use trawl_scraper::record::{Record, RunItem, Target, new_run_id, now};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "trawl",
+    version,
+    about = "Scan many websites for malicious code, each from a known IP",
+    long_about = "trawl opens a full-screen program: paste or load URLs, pick a target \
+(local, EKS, ECS), press Ctrl-S, and watch the fleet and the results. \
+The subcommands do the same without the screen.",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    /// A file of URLs (one a line) to load into the editor.
+    pub file: Option<PathBuf>,
+
+    /// Config file (default: $XDG_CONFIG_HOME/trawl/config.toml).
+    #[arg(long, global = true, env = "TRAWL_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Local workers at once (default: 4 per core).
+    #[arg(long, global = true, env = "TRAWL_CONCURRENCY")]
+    pub concurrency: Option<usize>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Submit URLs without the screen: prints the run id, then progress on
+    /// stderr; exits when every URL is final (or at once with --detach).
+    Submit {
+        /// File of URLs, one a line, or `-` for standard input.
+        file: String,
+        /// Where the URLs run.
+        #[arg(long, default_value = "local")]
+        target: Target,
+        /// Print the run id and leave the run going in the background.
+        #[arg(long)]
+        detach: bool,
+    },
+    /// List runs, newest first.
+    Runs,
+    /// Print a run's records.
+    Results {
+        run: String,
+        #[arg(long, conflicts_with = "csv")]
+        json: bool,
+        #[arg(long)]
+        csv: bool,
+    },
+    /// Write the config file from `terraform output -json`.
+    Init {
+        #[arg(long)]
+        terraform_output: PathBuf,
+    },
+    /// Run the worker on one URL (the local target runs each URL this way).
+    #[command(hide = true)]
+    Worker(Box<WorkerArgs>),
+    /// Carry on a local run in this process (used by `submit --detach`).
+    #[command(hide = true)]
+    Resume { run: String },
+}
+
+impl Cli {
+    pub fn config_path(&self) -> PathBuf {
+        self.config.clone().unwrap_or_else(paths::config_file)
+    }
+
+    pub fn config(&self) -> Result<Config, String> {
+        Config::load(&self.config_path())
+    }
+
+    pub fn local_runner(&self) -> Result<LocalRunner, String> {
+        let config = self.config()?;
+        let concurrency = self
+            .concurrency
+            .or(config.local.and_then(|l| l.concurrency))
+            .unwrap_or_else(default_concurrency);
+        let log_file = paths::log_file();
+        if let Some(dir) = log_file.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        Ok(LocalRunner {
+            store: LocalStore::new(paths::local_store()),
+            exe: std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?,
+            concurrency,
+            log_file,
+        })
+    }
+}
+
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("trawl: {message}");
+    ExitCode::from(2)
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+pub fn submit(cli: &Cli, file: &str, target: Target, detach: bool) -> ExitCode {
+    let text = if file == "-" {
+        let mut s = String::new();
+        if let Err(e) = std::io::stdin().read_to_string(&mut s) {
+            return fail(format!("cannot read standard input: {e}"));
+        }
+        s
+    } else {
+        match std::fs::read_to_string(file) {
+            Ok(s) => s,
+            Err(e) => return fail(format!("cannot read {file}: {e}")),
+        }
+    };
+    let check = check_lines(text.lines());
+    for (i, status) in check.lines.iter().enumerate() {
+        match status {
+            LineStatus::Invalid(why) => eprintln!("line {}: {why} (not submitted)", i + 1),
+            LineStatus::Duplicate(first) => {
+                eprintln!(
+                    "line {}: same URL as line {} (not submitted)",
+                    i + 1,
+                    first + 1
+                )
+            }
+            _ => {}
+        }
+    }
+    if check.urls.is_empty() {
+        return fail(format!("{file} holds no valid URL: one http(s) URL a line"));
+    }
+    if target != Target::Local {
+        return fail(format!(
+            "the {target} target is not in this build of trawl yet; use --target local"
+        ));
+    }
+    let runner = match cli.local_runner() {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    if detach {
+        let run = RunItem::new(
+            &new_run_id(time::OffsetDateTime::now_utc()),
+            Target::Local,
+            check.urls.len(),
+            now(),
+        );
+        if let Err(e) = runner.store.create_run(&run, &check.urls) {
+            return fail(e);
+        }
+        let spawned = std::process::Command::new(&runner.exe)
+            .arg("resume")
+            .arg(&run.run_id)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .process_group(0)
+            .spawn();
+        if let Err(e) = spawned {
+            return fail(format!("cannot start the background run: {e}"));
+        }
+        println!("{}", run.run_id);
+        return ExitCode::SUCCESS;
+    }
+    runtime().block_on(async {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let _control = runner.submit(check.urls.clone(), tx);
+        follow(rx, true).await
+    })
+}
+
+use std::os::unix::process::CommandExt;
+
+/// Prints the run id (when `print_id`) on stdout and progress on stderr
+/// until every URL is final.
+async fn follow(mut rx: tokio::sync::mpsc::UnboundedReceiver<Action>, print_id: bool) -> ExitCode {
+    let mut results = Results::default();
+    let mut last_printed = usize::MAX;
+    let mut total = usize::MAX;
+    while let Some(action) = rx.recv().await {
+        match action {
+            Action::RunStarted(run) => {
+                total = run.url_count;
+                if print_id {
+                    println!("{}", run.run_id);
+                    let _ = std::io::stdout().flush();
+                }
+                continue;
+            }
+            Action::Records { records, .. } => {
+                results.apply(records);
+            }
+            Action::Error(e) => {
+                eprintln!("trawl: {e}");
+                if total == usize::MAX {
+                    return ExitCode::from(1);
+                }
+                continue;
+            }
+            _ => continue,
+        }
+        let finished = results.finished();
+        if finished != last_printed {
+            last_printed = finished;
+            eprintln!("{}", progress_line(&results, total));
+        }
+        if finished >= total {
+            break;
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn progress_line(results: &Results, total: usize) -> String {
+    use trawl_scraper::record::Status::*;
+    format!(
+        "{}/{} final: {} done, {} failed, {} blocked, {} running",
+        results.finished(),
+        total,
+        results.count(Done),
+        results.count(Failed),
+        results.count(Blocked),
+        results.count(Running)
+    )
+}
+
+pub fn resume(cli: &Cli, run_id: &str) -> ExitCode {
+    let runner = match cli.local_runner() {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let (run, records) = match runner
+        .store
+        .read_run(run_id)
+        .and_then(|run| Ok((run, runner.store.records(run_id)?)))
+    {
+        Ok(x) => x,
+        Err(e) => return fail(e),
+    };
+    runtime().block_on(async {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let _ = tx.send(Action::RunStarted(run.clone()));
+        let _control = runner.launch(run, records, tx);
+        follow(rx, false).await
+    })
+}
+
+pub fn runs(cli: &Cli) -> ExitCode {
+    let store = LocalStore::new(paths::local_store());
+    let _ = cli;
+    match store.list_runs() {
+        Err(e) => fail(e),
+        Ok(runs) if runs.is_empty() => {
+            eprintln!("no runs yet: `trawl submit FILE` or `trawl` to start one");
+            ExitCode::SUCCESS
+        }
+        Ok(runs) => {
+            println!(
+                "{:<22}  {:<6}  {:<24}  {:>15}  {:>7}",
+                "RUN", "TARGET", "CREATED", "FINISHED/TOTAL", "FAILED"
+            );
+            for r in runs {
+                println!(
+                    "{:<22}  {:<6}  {:<24}  {:>15}  {:>7}",
+                    r.info.run_id,
+                    r.info.target.as_str(),
+                    r.info.created_at,
+                    format!("{}/{}", r.finished, r.info.url_count),
+                    r.failed
+                );
+            }
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+pub fn results(run_id: &str, json: bool, csv: bool) -> ExitCode {
+    let store = LocalStore::new(paths::local_store());
+    let records = match store.read_run(run_id).and_then(|_| store.records(run_id)) {
+        Ok(r) => r,
+        Err(e) => return fail(format!("{e}; `trawl runs` lists the runs")),
+    };
+    let mut out = std::io::stdout().lock();
+    let written = if json {
+        serde_json::to_writer_pretty(&mut out, &records)
+            .map_err(std::io::Error::other)
+            .and_then(|_| writeln!(out))
+    } else if csv {
+        write_csv(&mut out, &records)
+    } else {
+        write_table(&mut out, &records)
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        // A closed pipe (`| head`) is not an error.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+const CSV_FIELDS: [&str; 12] = [
+    "url",
+    "status",
+    "egress_ip",
+    "node",
+    "http_status",
+    "final_url",
+    "bytes",
+    "verdict",
+    "score",
+    "top_finding",
+    "error",
+    "object_key",
+];
+
+fn csv_cell(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+fn row_fields(r: &Record) -> [String; 12] {
+    let opt = |o: Option<String>| o.unwrap_or_default();
+    [
+        r.url.clone(),
+        r.status().to_string(),
+        opt(r.egress_ip.clone()),
+        opt(r.node.clone()),
+        opt(r.http_status.map(|s| s.to_string())),
+        opt(r.final_url.clone()),
+        opt(r.bytes.map(|b| b.to_string())),
+        opt(r.verdict.map(|v| v.as_str().to_owned())),
+        opt(r.score.map(|s| s.to_string())),
+        opt(r.findings.first().map(|f| f.rule.clone())),
+        opt(r.error.clone()),
+        opt(r.object_key.clone()),
+    ]
+}
+
+fn write_csv(out: &mut impl Write, records: &[Record]) -> std::io::Result<()> {
+    writeln!(out, "{}", CSV_FIELDS.join(","))?;
+    for r in records {
+        let cells: Vec<String> = row_fields(r).iter().map(|c| csv_cell(c)).collect();
+        writeln!(out, "{}", cells.join(","))?;
+    }
+    Ok(())
+}
+
+fn write_table(out: &mut impl Write, records: &[Record]) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{:<8} {:<15} {:>4} {:<10} {:<24} URL / ERROR",
+        "STATUS", "EGRESS IP", "HTTP", "VERDICT", "TOP FINDING"
+    )?;
+    for r in records {
+        let f = row_fields(r);
+        let tail = if r.error.is_some() {
+            format!("{}  ({})", f[0], f[10])
+        } else {
+            f[0].clone()
+        };
+        writeln!(
+            out,
+            "{:<8} {:<15} {:>4} {:<10} {:<24} {tail}",
+            f[1], f[2], f[4], f[7], f[9]
+        )?;
+    }
+    Ok(())
+}
+
+pub fn init(cli: &Cli, terraform_output: &PathBuf) -> ExitCode {
+    let text = match std::fs::read_to_string(terraform_output) {
+        Ok(t) => t,
+        Err(e) => return fail(format!("cannot read {}: {e}", terraform_output.display())),
+    };
+    let config = match Config::from_terraform_output(&text) {
+        Ok(c) => c,
+        Err(e) => return fail(format!("{}: {e}", terraform_output.display())),
+    };
+    let path = cli.config_path();
+    if let Some(dir) = path.parent()
+        && let Err(e) = std::fs::create_dir_all(dir)
+    {
+        return fail(format!("cannot create {}: {e}", dir.display()));
+    }
+    match std::fs::write(&path, config.to_toml()) {
+        Ok(()) => {
+            eprintln!("wrote {}", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(format!("cannot write {}: {e}", path.display())),
+    }
+}
