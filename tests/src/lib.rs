@@ -6,4 +6,5 @@ pub mod env;
 pub mod hostile;
 pub mod moto;
 pub mod tls;
+pub mod tmux;
 pub mod worker;
