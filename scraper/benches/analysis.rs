@@ -155,5 +155,12 @@ fn adversarial() -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
-criterion_group!(benches, bench);
+/// Start-up cost every worker pays: compiling the default rules.
+fn bench_compile(c: &mut Criterion) {
+    c.bench_function("compile_default_rules", |b| {
+        b.iter(|| Analyzer::new(black_box(&[])).expect("default rules compile"))
+    });
+}
+
+criterion_group!(benches, bench, bench_compile);
 criterion_main!(benches);

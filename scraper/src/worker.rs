@@ -64,7 +64,7 @@ pub async fn run(args: WorkerArgs) -> Result<Outcome, WorkerError> {
 
     // Rules compile on another thread while the network work starts.
     let rules = args.rules.clone();
-    let analyzer = tokio::task::spawn_blocking(move || Analyzer::new(&rules));
+    let analyzer_task = tokio::task::spawn_blocking(move || Analyzer::new(&rules));
 
     let mut record = Record::new(&run_id, &url, args.attempt());
     let started = record::now();
@@ -107,42 +107,53 @@ pub async fn run(args: WorkerArgs) -> Result<Outcome, WorkerError> {
         )),
     }
 
-    let analyzer = analyzer
-        .await
-        .map_err(|e| WorkerError::Usage(format!("rule compilation crashed: {e}")))?;
-    let prepared = (|| {
-        let guard = args.guard()?;
-        let tls = tls?;
-        let analyzer = analyzer.map_err(|e| e.to_string())?;
-        Ok::<_, String>((
-            Fetcher::new(guard, args.limits(), dns.clone(), tls),
-            analyzer,
-        ))
-    })();
+    let compiled = |joined: Result<_, tokio::task::JoinError>| {
+        joined.map_err(|e| WorkerError::Usage(format!("rule compilation crashed: {e}")))
+    };
+    let fetcher = args
+        .guard()
+        .and_then(|guard| Ok(Fetcher::new(guard, args.limits(), dns.clone(), tls?)));
     let mut fetch_time = Duration::ZERO;
-    match prepared {
-        Err(why) => {
+    // The default rules cannot fail to compile, so the fetch runs while they
+    // compile; the user's rules may fail, and then nothing is fetched.
+    let (analyzer, fetched) = if args.rules.is_empty() {
+        let fetch = async {
+            match &fetcher {
+                Ok(f) => Some(timed(&mut fetch_time, f.fetch(&url)).await),
+                Err(_) => None,
+            }
+        };
+        let (analyzer, fetched) = tokio::join!(analyzer_task, fetch);
+        (compiled(analyzer)?, fetched)
+    } else {
+        let analyzer = compiled(analyzer_task.await)?;
+        let fetched = match (&fetcher, &analyzer) {
+            (Ok(f), Ok(_)) => Some(timed(&mut fetch_time, f.fetch(&url)).await),
+            _ => None,
+        };
+        (analyzer, fetched)
+    };
+    let prepared = fetcher.and_then(|f| analyzer.map(|a| (f, a)).map_err(|e| e.to_string()));
+    match (prepared, fetched) {
+        (Err(why), _) => {
             record.status = Some(Status::Failed);
             record.error = Some(format!("worker settings: {why}"));
             record.set_findings(notes);
         }
-        Ok((fetcher, analyzer)) => match timed(&mut fetch_time, fetcher.fetch(&url)).await {
-            Ok(fetched) => {
-                complete(&mut record, fetched, &analyzer, &sink, notes).await;
-            }
-            Err(e) => {
-                let (status, reason, redirects) = match e {
-                    FetchError::Blocked { reason, redirects } => {
-                        (Status::Blocked, reason, redirects)
-                    }
-                    FetchError::Failed { reason, redirects } => (Status::Failed, reason, redirects),
-                };
-                record.status = Some(status);
-                record.error = Some(reason);
-                record.redirects = redirects;
-                record.set_findings(notes);
-            }
-        },
+        (Ok((_, analyzer)), Some(Ok(fetched))) => {
+            complete(&mut record, fetched, &analyzer, &sink, notes).await;
+        }
+        (Ok(_), Some(Err(e))) => {
+            let (status, reason, redirects) = match e {
+                FetchError::Blocked { reason, redirects } => (Status::Blocked, reason, redirects),
+                FetchError::Failed { reason, redirects } => (Status::Failed, reason, redirects),
+            };
+            record.status = Some(status);
+            record.error = Some(reason);
+            record.redirects = redirects;
+            record.set_findings(notes);
+        }
+        (Ok(_), None) => unreachable!("settings that allow a fetch always fetch"),
     }
     let finished = record::now();
     record.finished_at = Some(finished.clone());
