@@ -113,11 +113,21 @@ async fn event_loop(
     Ok(())
 }
 
+/// Everything already queued, applied before one draw. Consecutive record
+/// batches of one run become one batch, so the table's view is rebuilt once.
 fn drain(rx: &mut UnboundedReceiver<Action>) -> Vec<Action> {
-    // Coalesce: everything already queued is applied before one draw.
-    let mut more = Vec::new();
+    let mut more: Vec<Action> = Vec::new();
     while let Ok(a) = rx.try_recv() {
-        more.push(a);
+        match (more.last_mut(), a) {
+            (
+                Some(Action::Records { run_id, records }),
+                Action::Records {
+                    run_id: next_run,
+                    records: next,
+                },
+            ) if *run_id == next_run => records.extend(next),
+            (_, a) => more.push(a),
+        }
         if more.len() >= 10_000 {
             break;
         }

@@ -127,8 +127,10 @@ impl Results {
     /// Returns how many rows became final.
     pub fn apply(&mut self, records: impl IntoIterator<Item = Record>) -> usize {
         let mut newly_final = 0;
+        let mut last_final_row = None;
+        let old_len = self.rows.len();
         for record in records {
-            match self.by_key.get(&record.url_key) {
+            let row = match self.by_key.get(&record.url_key) {
                 Some(&i) => {
                     let old = &self.rows[i];
                     if trawl_scraper::sink::may_replace(old, &record).is_err() {
@@ -140,6 +142,7 @@ impl Results {
                     self.counts[status_index(old.status())] -= 1;
                     self.counts[status_index(record.status())] += 1;
                     self.rows[i] = record;
+                    i
                 }
                 None => {
                     if record.status().is_final() {
@@ -148,11 +151,29 @@ impl Results {
                     self.counts[status_index(record.status())] += 1;
                     self.by_key.insert(record.url_key.clone(), self.rows.len());
                     self.rows.push(record);
+                    self.rows.len() - 1
                 }
+            };
+            if self.rows[row].status().is_final() {
+                last_final_row = Some(row);
             }
         }
-        self.rebuild_view();
+        if self.is_identity_view() {
+            // Submission order, no filter: the view is every row in order,
+            // so a change costs nothing and new rows are appended.
+            self.view.extend(old_len..self.rows.len());
+            if let (true, Some(row)) = (self.follow, last_final_row) {
+                self.selected = row;
+            }
+        } else {
+            self.rebuild_view();
+        }
         newly_final
+    }
+
+    /// The view is all rows in submission order (then `view[i] == i`).
+    fn is_identity_view(&self) -> bool {
+        self.filter.is_empty() && self.sort == SortKey::Submitted && !self.descending
     }
 
     pub fn set_filter(&mut self, filter: String) {
