@@ -156,7 +156,7 @@ fn tmux_paste_submit_watch_detail_quit() {
 
     // The detail view of the selected row.
     t.keys(&["Enter"]);
-    t.wait_for("Redirects", Duration::from_secs(5));
+    t.wait_for("BODY PREVIEW", Duration::from_secs(5));
     t.keys(&["Escape"]);
     t.keys(&["q"]);
     t.wait_until(Duration::from_secs(10), |_| t.pane_dead())
@@ -201,7 +201,10 @@ fn tmux_sigterm_restores_the_terminal_and_the_run_is_there_after_restart() {
     // Restart: the run is listed; attaching shows its URLs, now interrupted.
     let t = Tmux::start(&bin.display().to_string(), &trawl_env(home.path()), 200, 50);
     t.wait_for("URLs", Duration::from_secs(10));
-    t.keys(&["Escape", "r"]);
+    // Esc and r apart: together they read as Alt-r.
+    t.keys(&["Escape"]);
+    std::thread::sleep(Duration::from_millis(300));
+    t.keys(&["r"]);
     t.wait_for("r-", Duration::from_secs(5));
     t.keys(&["Enter"]);
     let screen = t.wait_for("interrupted", Duration::from_secs(10));

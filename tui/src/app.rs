@@ -22,6 +22,7 @@ pub fn run(cli: &Cli) -> color_eyre::Result<()> {
         ..State::default()
     };
     state.targets = probe_targets(cli);
+    state.fleet = crate::targets::local::idle_fleet();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

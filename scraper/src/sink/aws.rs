@@ -4,7 +4,7 @@
 //! on the server side.
 
 use super::item::{Item, schema, to_item};
-use super::{SinkError, Written};
+use super::{SUBMITTER_FIELDS, SinkError, Written};
 use crate::fetch::Dns;
 use crate::record::Record;
 use aws_config::BehaviorVersion;
@@ -15,9 +15,6 @@ use aws_smithy_http_client::tls;
 use aws_smithy_runtime_api::client::dns::{DnsFuture, ResolveDns, ResolveDnsError};
 use std::collections::HashMap;
 use std::time::Duration;
-
-/// Record fields that the submitter owns and a worker never removes.
-const KEPT_FIELDS: [&str; 3] = ["submitted_at", "expires_at", "target"];
 
 pub struct AwsSink {
     s3: aws_sdk_s3::Client,
@@ -243,7 +240,7 @@ fn update_expression(
     values.insert(":attempt".to_owned(), item["attempt"].clone());
     let removes: Vec<String> = all_record_fields()
         .iter()
-        .filter(|f| !item.contains_key(**f) && !KEPT_FIELDS.contains(f))
+        .filter(|f| !item.contains_key(**f) && !SUBMITTER_FIELDS.contains(f))
         .enumerate()
         .map(|(i, f)| {
             let n = format!("#r{i}");

@@ -2,7 +2,7 @@
 //! `PATH/{run_id}/{url_key}/record.json`, each written to a temporary name and
 //! renamed, so no reader ever sees half a file.
 
-use super::{SinkError, Written, may_replace, with_backoff};
+use super::{SinkError, Written, keep_submitter_fields, may_replace, with_backoff};
 use crate::record::Record;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -37,20 +37,22 @@ impl DirSink {
 
     pub async fn put_record(&self, record: &Record) -> Result<Written, SinkError> {
         let path = self.record_path(record);
-        let json = serde_json::to_vec_pretty(record).expect("records serialise");
         // Only a final record must be durable before the worker exits; a
         // RUNNING one lost to a crash is rewritten by the next attempt.
         let durable = record.status().is_final();
         let record = record.clone();
         with_backoff(WRITE_TRIES, || {
-            let (path, json, record) = (path.clone(), json.clone(), record.clone());
+            let (path, record) = (path.clone(), record.clone());
             async move {
                 tokio::task::spawn_blocking(move || {
-                    if let Some(existing) = read_record(&path)?
-                        && let Err(why) = may_replace(&existing, &record)
-                    {
-                        return Ok(Written::Superseded(why));
+                    let mut record = record;
+                    if let Some(existing) = read_record(&path)? {
+                        if let Err(why) = may_replace(&existing, &record) {
+                            return Ok(Written::Superseded(why));
+                        }
+                        keep_submitter_fields(&existing, &mut record);
                     }
+                    let json = serde_json::to_vec_pretty(&record).expect("records serialise");
                     write_atomically(&path, &json, durable)?;
                     Ok(Written::Stored)
                 })
@@ -124,9 +126,15 @@ mod tests {
     async fn records_follow_the_attempt_rules_on_disk() {
         let dir = tempfile::tempdir().unwrap();
         let sink = DirSink::new(dir.path());
+        let mut queued = Record::new("r-20261124-050000-abcd", "https://a.example/", 2);
+        queued.status = Some(Status::Queued);
+        queued.submitted_at = Some("2026-11-24T05:00:00.000Z".into());
+        assert_eq!(sink.put_record(&queued).await.unwrap(), Written::Stored);
         let mut r = Record::new("r-20261124-050000-abcd", "https://a.example/", 2);
         r.status = Some(Status::Running);
         assert_eq!(sink.put_record(&r).await.unwrap(), Written::Stored);
+        // The worker's write keeps the submitter's fields.
+        r.submitted_at = queued.submitted_at.clone();
         let mut late = r.clone();
         late.attempt = 1;
         late.status = Some(Status::Done);

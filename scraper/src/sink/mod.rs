@@ -76,6 +76,21 @@ pub fn may_replace(existing: &Record, new: &Record) -> Result<(), String> {
     Ok(())
 }
 
+/// Record fields that the submitter owns and a worker's write keeps.
+pub const SUBMITTER_FIELDS: [&str; 3] = ["submitted_at", "expires_at", "target"];
+
+/// Carries the submitter's fields of `existing` into `new` where `new` has
+/// none (the dir: sink replaces whole files; DynamoDB keeps them by not
+/// removing them).
+pub fn keep_submitter_fields(existing: &Record, new: &mut Record) {
+    new.submitted_at = new
+        .submitted_at
+        .take()
+        .or_else(|| existing.submitted_at.clone());
+    new.expires_at = new.expires_at.or(existing.expires_at);
+    new.target = new.target.or(existing.target);
+}
+
 pub enum Sink {
     Aws(aws::AwsSink),
     Dir(dir::DirSink),

@@ -290,7 +290,7 @@ pub enum Effect {
     },
     ListRuns,
     LoadFile(String),
-    LoadBody(Record),
+    LoadBody(Box<Record>),
     /// Put text on the clipboard (OSC 52).
     Copy(String),
     Quit,

@@ -432,7 +432,7 @@ fn open_detail(state: &mut State) -> Vec<Effect> {
         && state.body_preview.as_ref().map(|(k, _)| k) != Some(&record.url_key)
     {
         state.body_preview = None;
-        return vec![Effect::LoadBody(record.clone())];
+        return vec![Effect::LoadBody(Box::new(record.clone()))];
     }
     Vec::new()
 }

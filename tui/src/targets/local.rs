@@ -252,6 +252,11 @@ impl LocalRunner {
     }
 }
 
+/// The fleet map of the local target with no run: this machine, idle.
+pub fn idle_fleet() -> Fleet {
+    LocalFleet::new(&[]).snapshot()
+}
+
 /// This machine as the fleet map's one node.
 struct LocalFleet {
     node: NodeView,

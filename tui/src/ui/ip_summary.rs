@@ -12,33 +12,53 @@ use super::Slot;
 use super::text::{Titles, pane, put, put_right, put_spans, thousands};
 use super::theme::Theme;
 use crate::model::{Fleet, Pane, State};
+use trawl_scraper::record::Status;
 
-/// FNV-1a: IP strings are short and trusted enough (they come from our own
-/// workers), and SipHash would be most of the pass.
+/// An Fx-style hasher (rotate, xor, multiply, eight bytes at a time): IP
+/// strings are short and come from our own workers, and SipHash would be
+/// most of the pass.
 #[derive(Default)]
-pub struct Fnv(u64);
+pub struct Fx(u64);
 
-impl Hasher for Fnv {
+impl Fx {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+impl Hasher for Fx {
     fn finish(&self) -> u64 {
         self.0
     }
 
+    #[inline]
     fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for b in bytes {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().unwrap_or_default()));
         }
-        self.0 = h;
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut last = [0u8; 8];
+            last[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(last));
+        }
+    }
+
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
     }
 }
 
-pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
-pub type FastSet<K> = HashSet<K, BuildHasherDefault<Fnv>>;
+pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
+pub type FastSet<K> = HashSet<K, BuildHasherDefault<Fx>>;
 
 /// The public IPs of the fleet's nodes that are pool Elastic IPs.
 pub fn pool_ips(fleet: &Fleet) -> FastSet<&str> {
@@ -57,7 +77,7 @@ pub struct IpStats<'a> {
     pub by_ip: Vec<(&'a str, usize)>,
     /// IPs used by more than one URL.
     pub shared: usize,
-    /// URLs with no egress IP (yet).
+    /// URLs that started but have no egress IP.
     pub no_ip: usize,
     /// URLs that left from an IP that is not a pool EIP; None when there is
     /// no pool (local, or the pool size is not known).
@@ -74,7 +94,9 @@ impl<'a> IpStats<'a> {
         for r in records {
             match r.egress_ip.as_deref() {
                 Some(ip) if !ip.is_empty() => *counts.entry(ip).or_insert(0) += 1,
-                _ => no_ip += 1,
+                // A queued URL has no IP yet: only the started ones count.
+                _ if r.status() != Status::Queued => no_ip += 1,
+                _ => {}
             }
         }
         let pool = pool_ips(&state.fleet);
@@ -115,16 +137,29 @@ pub fn title<'a>(stats: &IpStats<'_>, theme: &Theme, focused: bool) -> Vec<Span<
     ];
     if stats.no_ip > 0 {
         t.push(Span::styled(" · ", theme.dim()));
-        t.push(Span::raw(format!("{} none", thousands(stats.no_ip))));
+        t.push(Span::styled(
+            format!("{} without IP", thousands(stats.no_ip)),
+            theme.warn(),
+        ));
     }
     if let Some(n) = stats.non_pool.filter(|n| *n > 0) {
         t.push(Span::styled(" · ", theme.dim()));
-        t.push(Span::styled(format!("{} non-pool", thousands(n)), theme.warn()));
+        t.push(Span::styled(
+            format!("{} non-pool", thousands(n)),
+            theme.warn(),
+        ));
     }
     t
 }
 
-pub fn draw(buf: &mut Buffer, slot: Slot, state: &State, stats: &IpStats<'_>, theme: &Theme, focused: bool) {
+pub fn draw(
+    buf: &mut Buffer,
+    slot: Slot,
+    state: &State,
+    stats: &IpStats<'_>,
+    theme: &Theme,
+    focused: bool,
+) {
     let titles = Titles {
         top: title(stats, theme, focused),
         ..Titles::default()
@@ -135,7 +170,7 @@ pub fn draw(buf: &mut Buffer, slot: Slot, state: &State, stats: &IpStats<'_>, th
     }
     let w = inner.width;
     let label_w = 20.min(w);
-    let val_w = w.saturating_sub(label_w);
+    let val_w = w.saturating_sub(label_w).min(8);
     let mut y = inner.y;
     let bottom = inner.bottom();
     let mut stat = |y: &mut u16, label: &str, value: String, style| {
@@ -145,10 +180,29 @@ pub fn draw(buf: &mut Buffer, slot: Slot, state: &State, stats: &IpStats<'_>, th
             *y += 1;
         }
     };
-    stat(&mut y, "unique egress IPs", thousands(stats.unique()), theme.text());
-    stat(&mut y, "IPs with 2+ URLs", thousands(stats.shared), theme.text());
-    let none_style = if stats.no_ip > 0 { theme.warn() } else { theme.text() };
-    stat(&mut y, "URLs without an IP", thousands(stats.no_ip), none_style);
+    stat(
+        &mut y,
+        "unique egress IPs",
+        thousands(stats.unique()),
+        theme.text(),
+    );
+    stat(
+        &mut y,
+        "IPs with 2+ URLs",
+        thousands(stats.shared),
+        theme.text(),
+    );
+    let none_style = if stats.no_ip > 0 {
+        theme.warn()
+    } else {
+        theme.text()
+    };
+    stat(
+        &mut y,
+        "URLs without an IP",
+        thousands(stats.no_ip),
+        none_style,
+    );
     match stats.non_pool {
         Some(n) => {
             let style = if n > 0 { theme.error() } else { theme.ok() };
@@ -214,12 +268,26 @@ pub fn draw(buf: &mut Buffer, slot: Slot, state: &State, stats: &IpStats<'_>, th
         }
         if bar_w >= 3 {
             let len = ((*n as u64 * u64::from(bar_w)).div_ceil(max as u64)) as usize;
-            put(buf, bar_x, y, bar_w, &"■".repeat(len.min(bar_w as usize)), bar_on);
+            put(
+                buf,
+                bar_x,
+                y,
+                bar_w,
+                &"■".repeat(len.min(bar_w as usize)),
+                bar_on,
+            );
         }
         y += 1;
     }
     if stats.by_ip.len() > shown && y < bottom {
         let more = stats.by_ip.len() - shown;
-        put(buf, inner.x, y, w, &format!("… {} more IPs", thousands(more)), theme.dim());
+        put(
+            buf,
+            inner.x,
+            y,
+            w,
+            &format!("… {} more IPs", thousands(more)),
+            theme.dim(),
+        );
     }
 }

@@ -195,6 +195,13 @@ pub fn pane(
     }
     if collapsed {
         Rect { height: 0, ..inner }
+    } else if inner.width > 6 {
+        // One cell of air between the border and the content.
+        Rect {
+            x: inner.x + 1,
+            width: inner.width - 2,
+            ..inner
+        }
     } else {
         inner
     }
@@ -220,7 +227,8 @@ fn border_titles(buf: &mut Buffer, x: u16, y: u16, w: u16, left: &[Span<'_>], ri
     } else {
         spans_width(left) as u16 + 2
     };
-    let show_right = rw > 0 && rw + lw.min(12) < avail;
+    // The right title is the lesser one: it shows only beside the whole left.
+    let show_right = rw > 0 && rw + lw < avail;
     let left_max = if show_right { avail - rw - 1 } else { avail };
     if lw > 0 {
         let n = put_spans(buf, inner_x + 1, y, left_max.saturating_sub(2), left);
@@ -274,7 +282,12 @@ impl Column {
 pub fn fit_columns(cols: &[Column], avail: u16) -> Vec<Option<(u16, u16)>> {
     let mut keep: Vec<bool> = vec![true; cols.len()];
     loop {
-        let kept: Vec<&Column> = cols.iter().zip(&keep).filter(|(_, k)| **k).map(|(c, _)| c).collect();
+        let kept: Vec<&Column> = cols
+            .iter()
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+            .map(|(c, _)| c)
+            .collect();
         let need: u32 = kept.iter().map(|c| u32::from(c.width)).sum::<u32>()
             + kept.len().saturating_sub(1) as u32;
         if need <= u32::from(avail) || kept.len() <= 1 {
@@ -399,10 +412,13 @@ pub fn short_time(s: &str) -> String {
     }
 }
 
-/// ECS task ARNs are long: the task id (last path segment) names the task.
+/// A node as a table cell: an ECS task ARN by its task id (the last path
+/// segment), an EC2 private DNS name by its host label.
 pub fn short_node(node: &str) -> &str {
     if node.starts_with("arn:") {
         node.rsplit('/').next().unwrap_or(node)
+    } else if node.ends_with(".internal") {
+        node.split('.').next().unwrap_or(node)
     } else {
         node
     }
@@ -428,7 +444,12 @@ mod tests {
         assert_eq!(human_ms(850), "850ms");
         assert_eq!(human_ms(1234), "1.2s");
         assert_eq!(human_ms(123_000), "2m03s");
-        assert_eq!(short_node("arn:aws:ecs:us-east-1:1:task/c/abc123"), "abc123");
+        assert_eq!(
+            short_node("arn:aws:ecs:us-east-1:1:task/c/abc123"),
+            "abc123"
+        );
+        assert_eq!(short_node("ip-10-0-1-2.ec2.internal"), "ip-10-0-1-2");
+        assert_eq!(short_node("local"), "local");
     }
 
     #[test]
@@ -442,7 +463,11 @@ mod tests {
 
     #[test]
     fn columns_drop_by_priority_and_flex_takes_the_rest() {
-        let cols = [Column::flex(10, 100, 9), Column::fixed(5, 1), Column::fixed(5, 5)];
+        let cols = [
+            Column::flex(10, 100, 9),
+            Column::fixed(5, 1),
+            Column::fixed(5, 5),
+        ];
         let fit = fit_columns(&cols, 30);
         assert_eq!(fit, vec![Some((0, 18)), Some((19, 5)), Some((25, 5))]);
         let fit = fit_columns(&cols, 16);

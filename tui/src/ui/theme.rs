@@ -70,6 +70,15 @@ impl Theme {
         self.pick(fg(Color::DarkGray), md(Modifier::DIM))
     }
 
+    /// A note beside text (an editor line's problem) in a role's colour:
+    /// italic, and in monochrome dim too so it reads apart from the text.
+    pub fn note(&self, role: Style) -> Style {
+        self.pick(
+            role.add_modifier(Modifier::ITALIC),
+            md(Modifier::DIM | Modifier::ITALIC),
+        )
+    }
+
     pub fn ok(&self) -> Style {
         self.pick(fg(Color::Green), Style::new())
     }
@@ -88,7 +97,10 @@ impl Theme {
 
     /// Key names in hints and help.
     pub fn key(&self) -> Style {
-        self.pick(fg(Color::Cyan).add_modifier(Modifier::BOLD), md(Modifier::BOLD))
+        self.pick(
+            fg(Color::Cyan).add_modifier(Modifier::BOLD),
+            md(Modifier::BOLD),
+        )
     }
 
     /// Section headings and table column headers.
@@ -206,7 +218,10 @@ impl Theme {
 
     /// The text cursor drawn in one-line inputs.
     pub fn input_cursor(&self) -> Style {
-        self.pick(fg(Color::Cyan).add_modifier(Modifier::BOLD), md(Modifier::BOLD))
+        self.pick(
+            fg(Color::Cyan).add_modifier(Modifier::BOLD),
+            md(Modifier::BOLD),
+        )
     }
 
     /// Monochrome's last word: whatever a widget we do not style ourselves

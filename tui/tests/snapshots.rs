@@ -1,0 +1,565 @@
+//! What the screen looks like, as insta snapshots of TestBackend buffers at
+//! 80x24 and 200x50, plus checks that no size panics, that the palette is
+//! 16/256-colour only, and that monochrome draws no colour at all.
+
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::style::Color;
+use ratatui_textarea::CursorMove;
+use trawl::model::{
+    Fleet, NodeState, NodeView, Overlay, Pane, PhaseCounts, RunInfo, RunSummary, SortKey, State,
+    TargetOption, TaskGroup,
+};
+use trawl::ui::draw;
+use trawl_scraper::record::{
+    Finding, Record, Redirect, Severity, Status, Target, TlsInfo, Verdict,
+};
+
+const NOW: i64 = 1_795_000_000; // 2026-11-18T11:06:40Z
+const RUN: &str = "r-20261118-105000-k3x9";
+
+fn render(state: &State, w: u16, h: u16) -> Terminal<TestBackend> {
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+    terminal.draw(|f| draw(f, state)).unwrap();
+    terminal
+}
+
+macro_rules! snap {
+    ($name:expr, $state:expr) => {{
+        let state = &$state;
+        for (w, h) in [(80u16, 24u16), (200, 50)] {
+            let t = render(state, w, h);
+            insta::assert_snapshot!(format!("{}_{w}x{h}", $name), t.backend());
+        }
+    }};
+    ($name:expr, $state:expr, $w:expr, $h:expr) => {{
+        let t = render(&$state, $w, $h);
+        insta::assert_snapshot!(format!("{}_{}x{}", $name, $w, $h), t.backend());
+    }};
+}
+
+fn ts(secs: i64, ms: i64) -> String {
+    let t =
+        time::OffsetDateTime::from_unix_timestamp(secs).unwrap() + time::Duration::milliseconds(ms);
+    trawl_scraper::record::timestamp(t)
+}
+
+fn base() -> State {
+    State {
+        now: NOW,
+        targets: vec![
+            TargetOption {
+                target: Target::Local,
+                unavailable: None,
+            },
+            TargetOption {
+                target: Target::Eks,
+                unavailable: None,
+            },
+            TargetOption {
+                target: Target::Ecs,
+                unavailable: Some("no [ecs] section in the config: run trawl init".into()),
+            },
+        ],
+        ..State::default()
+    }
+}
+
+fn run_info(target: Target, n: usize) -> RunInfo {
+    RunInfo::new(RUN, target, n, ts(NOW - 960, 0))
+}
+
+/// Record `i` of a big run: statuses, verdicts and sizes spread out.
+fn record(i: usize, nodes: usize) -> Record {
+    let url = match i % 7 {
+        0 => format!("https://www.example{i}.com/"),
+        1 => format!("https://shop.example{i}.net/checkout/cart?id={i}&ref=newsletter"),
+        2 => format!("http://static.cdn{i}.example.org/js/app.min.js"),
+        3 => format!("https://blog{i}.example.com/2026/11/a-rather-long-post-title-about-things"),
+        4 => format!("https://login.example{i}.io/"),
+        5 => format!("https://example{i}.dev/wp-admin/"),
+        _ => format!("https://news.example{i}.co.uk/"),
+    };
+    let mut r = Record::new(RUN, &url, 1);
+    r.target = Some(Target::Eks);
+    r.submitted_at = Some(ts(NOW - 900, 0));
+    let status = match i % 20 {
+        0..=1 => Status::Queued,
+        2..=3 => Status::Running,
+        4 => Status::Failed,
+        5 if i % 40 == 5 => Status::Blocked,
+        _ => Status::Done,
+    };
+    r.status = Some(status);
+    if status == Status::Queued {
+        return r;
+    }
+    let node = i % nodes;
+    r.node = Some(format!(
+        "ip-10-0-{}-{}.ec2.internal",
+        node / 200,
+        node % 200 + 10
+    ));
+    r.egress_ip = Some(format!("203.0.113.{}", node % 250 + 1));
+    if node % 17 == 3 {
+        // This node egressed from a fallback (non-pool) address.
+        r.egress_ip = Some(format!("198.51.100.{}", node % 250 + 1));
+    }
+    r.started_at = Some(ts(NOW - 800 + (i % 300) as i64, 0));
+    match status {
+        Status::Running => {}
+        Status::Failed => {
+            r.finished_at = Some(ts(NOW - 700 + (i % 300) as i64, 250));
+            r.error = Some("timeout: no response within 30s".into());
+        }
+        Status::Blocked => {
+            r.egress_ip = None;
+            r.finished_at = Some(ts(NOW - 799 + (i % 300) as i64, 3));
+            r.error = Some("blocked: resolves to 10.0.0.8, a private address".into());
+        }
+        _ => {
+            r.finished_at = Some(ts(NOW - 799 + (i % 300) as i64, (i * 37 % 3000) as i64));
+            r.http_status = Some(if i.is_multiple_of(13) { 404 } else { 200 });
+            r.bytes = Some((i as u64 * 7919) % 2_000_000 + 300);
+            r.content_type = Some("text/html; charset=utf-8".into());
+            let (verdict, score) = match i % 50 {
+                7 => (Verdict::Malicious, 92),
+                11 | 31 => (Verdict::Suspicious, 45),
+                _ => (Verdict::Clean, (i % 10) as u8),
+            };
+            r.verdict = Some(verdict);
+            r.score = Some(score);
+            match verdict {
+                Verdict::Malicious => r.set_findings(vec![
+                    Finding::new(
+                        "yara.CoinhiveMiner",
+                        Severity::High,
+                        "coinhive.min.js loaded",
+                    ),
+                    Finding::new("script.obfuscated", Severity::Medium, "eval(atob(...))"),
+                ]),
+                Verdict::Suspicious => r.set_findings(vec![Finding::new(
+                    "iframe.hidden",
+                    Severity::Medium,
+                    "0x0 iframe to http://track.example/",
+                )]),
+                Verdict::Clean => {}
+            }
+        }
+    }
+    r
+}
+
+fn node(i: usize) -> NodeView {
+    NodeView {
+        name: format!("ip-10-0-{}-{}.ec2.internal", i / 200, i % 200 + 10),
+        instance_type: Some(
+            if i.is_multiple_of(3) {
+                "c6i.large"
+            } else {
+                "m6i.xlarge"
+            }
+            .into(),
+        ),
+        capacity_type: Some(
+            if i.is_multiple_of(4) {
+                "on-demand"
+            } else {
+                "spot"
+            }
+            .into(),
+        ),
+        age_secs: Some(30 + i as u64 * 97),
+        state: match i % 23 {
+            5 => NodeState::NotReady,
+            9 => NodeState::Draining,
+            _ if i >= 48 => NodeState::Launching,
+            _ => NodeState::Ready,
+        },
+        public_ip: if i >= 48 {
+            None
+        } else if i % 17 == 3 {
+            Some(format!("198.51.100.{}", i % 250 + 1))
+        } else {
+            Some(format!("203.0.113.{}", i % 250 + 1))
+        },
+        pool_eip: i < 48 && i % 17 != 3,
+        ip_mismatch: (i == 7).then(|| "workers saw 192.0.2.77, the node has 203.0.113.8".into()),
+        pods: PhaseCounts {
+            pending: (i % 3),
+            running: 2 + i % 5,
+            succeeded: 10 + i % 9,
+            failed: usize::from(i.is_multiple_of(6)),
+        },
+        problems: if i == 5 {
+            vec!["kubelet stopped posting status 2m ago".into()]
+        } else if i == 12 {
+            vec!["2 pods pending 5m: ImagePullBackOff".into()]
+        } else {
+            Vec::new()
+        },
+    }
+}
+
+fn fleet(nodes: usize) -> Fleet {
+    Fleet {
+        synced: true,
+        nodes: (0..nodes).map(node).collect(),
+        task_groups: Vec::new(),
+        pool_total: Some(60),
+    }
+}
+
+fn big() -> State {
+    let mut s = base();
+    s.target = Target::Eks;
+    s.run = Some(run_info(Target::Eks, 10_000));
+    s.fleet = fleet(50);
+    s.results.apply((0..10_000).map(|i| record(i, 50)));
+    s.results.select(5_000);
+    s.focus = Pane::Results;
+    s.editor.set_text(
+        &(0..10_000)
+            .map(|i| record(i, 50).url)
+            .collect::<Vec<_>>()
+            .join("\n"),
+    );
+    for (i, n) in (0..60u64).enumerate() {
+        s.completions.add(NOW - 59 + i as i64, (n * 7) % 23 + 5);
+    }
+    s
+}
+
+fn rich_record() -> Record {
+    let mut r = Record::new(RUN, "http://example.com/login", 2);
+    r.status = Some(Status::Done);
+    r.target = Some(Target::Eks);
+    r.node = Some("ip-10-0-0-17.ec2.internal".into());
+    r.egress_ip = Some("203.0.113.8".into());
+    r.submitted_at = Some(ts(NOW - 120, 123));
+    r.started_at = Some(ts(NOW - 118, 456));
+    r.finished_at = Some(ts(NOW - 117, 789));
+    r.http_status = Some(200);
+    r.final_url = Some("https://www.example.com/account/login?next=%2F".into());
+    r.redirects = vec![
+        Redirect {
+            url: "http://example.com/login".into(),
+            status: 301,
+            remote_addr: Some("93.184.215.14:80".into()),
+        },
+        Redirect {
+            url: "https://example.com/login".into(),
+            status: 302,
+            remote_addr: Some("93.184.215.14:443".into()),
+        },
+    ];
+    r.tls = Some(TlsInfo {
+        subject: "CN=www.example.com".into(),
+        issuer: "CN=R11, O=Let's Encrypt, C=US".into(),
+        not_before: "2026-10-01T00:00:00Z".into(),
+        not_after: "2026-12-30T23:59:59Z".into(),
+    });
+    r.content_type = Some("text/html; charset=utf-8".into());
+    r.bytes = Some(48_213);
+    r.sha256 = Some("9f2c0c1e5b7a4d3e8f6a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60".into());
+    r.object_key = Some(format!("{RUN}/{}/body", r.url_key));
+    r.verdict = Some(Verdict::Malicious);
+    r.score = Some(92);
+    r.set_findings(vec![
+        Finding::new(
+            "yara.CoinhiveMiner",
+            Severity::High,
+            "script src=https://coinhive.com/lib/coinhive.min.js starts a miner with site key 'aB3dE...'",
+        ),
+        Finding::new("script.obfuscated", Severity::Medium, "eval(atob('ZG9jdW1lbnQud3JpdGUo...')) at offset 18,233"),
+        Finding::new("form.password-http", Severity::Low, "password field posts to http://example.com/auth"),
+        Finding::new("meta.refresh", Severity::Info, "meta refresh after 0s"),
+    ]);
+    r
+}
+
+fn detail_state() -> State {
+    let mut s = big();
+    let r = rich_record();
+    let key = r.url_key.clone();
+    s.results.apply([r]);
+    s.body_preview = Some((
+        key.clone(),
+        Ok("<!doctype html>\n<html><head><title>Sign in</title>\n<script src=\"https://coinhive.com/lib/coinhive.min.js\"></script>\n</head><body>\n<form action=\"http://example.com/auth\" method=\"post\">\n  <input type=\"password\" name=\"pw\">\n</form>\n</body></html>".into()),
+    ));
+    s.overlay = Some(Overlay::Detail {
+        url_key: key,
+        scroll: 0,
+    });
+    s
+}
+
+fn editor_mix() -> State {
+    let mut s = base();
+    s.editor.set_text(
+        "https://example.com/\nhttps://www.wikipedia.org/\n# staging hosts\n\nexample.org/no-scheme\nhttps://EXAMPLE.com\nftp://files.example.com/\nhttps://exa mple.com/\nhttps://bücher.example/\nhttp://10.0.0.1:8080/admin\nhttps://u:p@example.net/\nhttps://news.ycombinator.com/",
+    );
+    s.editor.textarea.move_cursor(CursorMove::Jump(4, 3));
+    s.focus = Pane::Editor;
+    s
+}
+
+fn loading() -> State {
+    let mut s = base();
+    s.target = Target::Eks;
+    s.run = Some(run_info(Target::Eks, 120));
+    s.submitting = true;
+    s.fleet = Fleet::default();
+    s.focus = Pane::Results;
+    s.editor
+        .set_text("https://example.com/\nhttps://www.wikipedia.org/");
+    s
+}
+
+fn error_state() -> State {
+    let mut s = loading();
+    s.submitting = false;
+    s.last_error =
+        Some("cannot write /x: permission denied: check the folder's permissions".into());
+    s.message = Some("copied".into());
+    s
+}
+
+#[test]
+fn empty() {
+    snap!(
+        "empty",
+        State {
+            now: NOW,
+            ..State::default()
+        }
+    );
+}
+
+#[test]
+fn editor_with_valid_invalid_and_duplicate_lines() {
+    snap!("editor_mix", editor_mix());
+}
+
+#[test]
+fn loading_and_syncing() {
+    snap!("loading", loading());
+}
+
+#[test]
+fn error_in_the_status_bar() {
+    snap!("error", error_state());
+}
+
+#[test]
+fn ten_thousand_rows_and_fifty_nodes() {
+    snap!("big", big());
+    let mut s = big();
+    s.focus = Pane::Fleet;
+    snap!("big_fleet_focused", s, 80, 24);
+}
+
+#[test]
+fn detail_overlay() {
+    snap!("detail", detail_state());
+    let mut s = detail_state();
+    if let Some(Overlay::Detail { scroll, .. }) = &mut s.overlay {
+        *scroll = 30;
+    }
+    snap!("detail_scrolled", s, 80, 24);
+}
+
+#[test]
+fn help_overlay() {
+    let mut s = big();
+    s.overlay = Some(Overlay::Help);
+    snap!("help", s);
+}
+
+#[test]
+fn dialogs() {
+    let mut s = editor_mix();
+    s.overlay = Some(Overlay::ConfirmSubmit);
+    snap!("confirm_submit", s, 80, 24);
+
+    let mut s = big();
+    s.overlay = Some(Overlay::ConfirmCancel);
+    snap!("confirm_cancel", s, 80, 24);
+
+    let mut s = loading();
+    s.overlay = Some(Overlay::ConfirmQuit);
+    snap!("confirm_quit", s, 80, 24);
+
+    let mut s = editor_mix();
+    s.overlay = Some(Overlay::LoadFile {
+        path: "/home/operator/lists/2026-11/phishing-candidates-from-the-abuse-desk-export.txt"
+            .into(),
+    });
+    snap!("load_file", s, 80, 24);
+
+    let mut s = big();
+    s.results.set_filter("example1".into());
+    s.overlay = Some(Overlay::Filter {
+        text: "example1".into(),
+    });
+    snap!("filter", s, 80, 24);
+
+    let mut s = big();
+    s.runs = (0..14)
+        .map(|i| RunSummary {
+            info: RunInfo::new(
+                &format!("r-202611{:02}-0{}3000-ab{:02}", 18 - i / 3, i % 10, i),
+                [Target::Eks, Target::Local, Target::Ecs][i % 3],
+                [10_000, 120, 3, 5000][i % 4],
+                ts(NOW - 3600 * (i as i64 * 7 + 1), 0),
+            ),
+            finished: [10_000, 118, 3, 2500][i % 4],
+            failed: [12, 0, 1, 40][i % 4],
+        })
+        .collect();
+    s.overlay = Some(Overlay::Runs { selected: 2 });
+    snap!("runs", s);
+}
+
+#[test]
+fn monochrome() {
+    let mut s = big();
+    s.monochrome = true;
+    s.last_error = Some("cannot reach the cluster: check your kubeconfig".into());
+    snap!("monochrome", s);
+    for (w, h) in [(80, 24), (200, 50)] {
+        let t = render(&s, w, h);
+        let colored = t
+            .backend()
+            .buffer()
+            .content
+            .iter()
+            .filter(|c| c.fg != Color::Reset || c.bg != Color::Reset)
+            .count();
+        assert_eq!(
+            colored, 0,
+            "monochrome drew {colored} coloured cells at {w}x{h}"
+        );
+    }
+}
+
+#[test]
+fn ecs_task_groups_and_local() {
+    let mut s = big();
+    s.target = Target::Ecs;
+    s.run = Some(run_info(Target::Ecs, 10_000));
+    s.fleet = Fleet {
+        synced: true,
+        nodes: Vec::new(),
+        task_groups: (0..30)
+            .map(|i| TaskGroup {
+                public_ip: format!("54.210.{}.{}", i / 10, i * 7 % 250),
+                subnet: Some(format!("subnet-0a1b2c3d{:02}", i % 3)),
+                zone: Some(["us-east-1a", "us-east-1b", "us-east-1c"][i % 3].into()),
+                tasks: PhaseCounts {
+                    pending: i % 2,
+                    running: 1,
+                    succeeded: 3 + i % 4,
+                    failed: usize::from(i.is_multiple_of(7)),
+                },
+            })
+            .collect(),
+        pool_total: None,
+    };
+    s.focus = Pane::Fleet;
+    snap!("ecs", s, 200, 50);
+
+    let mut s = base();
+    s.run = Some(run_info(Target::Local, 3));
+    s.fleet = Fleet {
+        synced: true,
+        ..Fleet::default()
+    };
+    s.focus = Pane::Fleet;
+    snap!("local_empty_fleet", s, 80, 24);
+}
+
+/// Every cell's colour is a named one or Indexed: never RGB.
+#[test]
+fn palette_is_16_and_256_colour_only() {
+    for state in [big(), detail_state(), editor_mix(), error_state()] {
+        for (w, h) in [(80, 24), (200, 50)] {
+            let t = render(&state, w, h);
+            for c in &t.backend().buffer().content {
+                assert!(
+                    !matches!(c.fg, Color::Rgb(..)) && !matches!(c.bg, Color::Rgb(..)),
+                    "RGB colour in {w}x{h}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn no_size_panics() {
+    let mut states = vec![
+        State::default(),
+        editor_mix(),
+        loading(),
+        error_state(),
+        big(),
+        detail_state(),
+    ];
+    for overlay in [
+        Overlay::Help,
+        Overlay::ConfirmSubmit,
+        Overlay::ConfirmCancel,
+        Overlay::ConfirmQuit,
+        Overlay::Runs { selected: 0 },
+        Overlay::LoadFile {
+            path: "/tmp/x".into(),
+        },
+        Overlay::Filter { text: "abc".into() },
+    ] {
+        let mut s = big();
+        s.overlay = Some(overlay);
+        states.push(s);
+    }
+    for focus in Pane::ORDER {
+        let mut s = big();
+        s.focus = focus;
+        states.push(s);
+    }
+    let sizes = [
+        (1, 1),
+        (2, 1),
+        (1, 2),
+        (5, 3),
+        (10, 2),
+        (20, 5),
+        (33, 7),
+        (40, 10),
+        (60, 15),
+        (79, 23),
+        (99, 19),
+        (100, 20),
+        (120, 30),
+        (160, 40),
+        (255, 70),
+        (300, 80),
+    ];
+    for s in &states {
+        for (w, h) in sizes {
+            render(s, w, h);
+        }
+    }
+}
+
+/// Selection and sort change what is drawn, not the cost: the window
+/// around the selection is drawn whatever the row count.
+#[test]
+fn selection_at_the_end_and_sorted_descending() {
+    let mut s = big();
+    s.results.set_sort(SortKey::Verdict, true);
+    s.results.select(9_999);
+    s.results.follow = true;
+    let t = render(&s, 200, 50);
+    let text = t.backend().to_string();
+    assert!(text.contains("VERDICT ↓"), "{text}");
+    assert!(text.contains("10,000/10,000"), "{text}");
+}
