@@ -46,10 +46,14 @@ impl Tmux {
     }
 
     /// `tmux send-keys` names: "C-s", "Enter", "Escape", "Tab", or text.
+    /// A pause follows Escape: a key right behind it would read as Alt-key.
     pub fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "t"];
-        args.extend_from_slice(keys);
-        self.tmux(&args);
+        for key in keys {
+            self.tmux(&["send-keys", "-t", "t", key]);
+            if *key == "Escape" {
+                std::thread::sleep(Duration::from_millis(250));
+            }
+        }
     }
 
     /// Literal text, typed.

@@ -201,10 +201,7 @@ fn tmux_sigterm_restores_the_terminal_and_the_run_is_there_after_restart() {
     // Restart: the run is listed; attaching shows its URLs, now interrupted.
     let t = Tmux::start(&bin.display().to_string(), &trawl_env(home.path()), 200, 50);
     t.wait_for("URLs", Duration::from_secs(10));
-    // Esc and r apart: together they read as Alt-r.
-    t.keys(&["Escape"]);
-    std::thread::sleep(Duration::from_millis(300));
-    t.keys(&["r"]);
+    t.keys(&["Escape", "r"]);
     t.wait_for("r-", Duration::from_secs(5));
     t.keys(&["Enter"]);
     let screen = t.wait_for("interrupted", Duration::from_secs(10));

@@ -14,51 +14,33 @@ use super::theme::Theme;
 use crate::model::{Fleet, Pane, State};
 use trawl_scraper::record::Status;
 
-/// An Fx-style hasher (rotate, xor, multiply, eight bytes at a time): IP
-/// strings are short and come from our own workers, and SipHash would be
-/// most of the pass.
+/// FNV-1a: IP strings are short and come from our own workers, and
+/// SipHash would be most of the pass (measured: FNV beats both SipHash and
+/// an Fx-style word hasher on these keys).
 #[derive(Default)]
-pub struct Fx(u64);
+pub struct Fnv(u64);
 
-impl Fx {
-    #[inline]
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-}
-
-impl Hasher for Fx {
+impl Hasher for Fnv {
     fn finish(&self) -> u64 {
         self.0
     }
 
-    #[inline]
     fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            self.add(u64::from_le_bytes(c.try_into().unwrap_or_default()));
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
         }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut last = [0u8; 8];
-            last[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(last));
-        }
-    }
-
-    #[inline]
-    fn write_u8(&mut self, i: u8) {
-        self.add(u64::from(i));
-    }
-
-    #[inline]
-    fn write_usize(&mut self, i: usize) {
-        self.add(i as u64);
+        self.0 = h;
     }
 }
 
-pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
-pub type FastSet<K> = HashSet<K, BuildHasherDefault<Fx>>;
+pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
+pub type FastSet<K> = HashSet<K, BuildHasherDefault<Fnv>>;
 
 /// The public IPs of the fleet's nodes that are pool Elastic IPs.
 pub fn pool_ips(fleet: &Fleet) -> FastSet<&str> {
