@@ -550,6 +550,105 @@ fn no_size_panics() {
     }
 }
 
+/// Every small size, every focus and every overlay: the arithmetic of
+/// borders, titles and columns never underflows.
+#[test]
+fn small_sizes_sweep_without_panic() {
+    let mut base = big();
+    base.results = Default::default();
+    base.results.apply((0..300).map(|i| record(i, 50)));
+    base.results.select(150);
+    base.last_error =
+        Some("cannot write /x: permission denied: check the folder's permissions".into());
+    let key = base.results.view_row(7).unwrap().url_key.clone();
+    let mut states = Vec::new();
+    for focus in Pane::ORDER {
+        let mut s = big_like(&base);
+        s.focus = focus;
+        states.push(s);
+    }
+    for overlay in [
+        Overlay::Help,
+        Overlay::ConfirmSubmit,
+        Overlay::ConfirmCancel,
+        Overlay::ConfirmQuit,
+        Overlay::Runs { selected: 3 },
+        Overlay::LoadFile {
+            path: "/a/very/long/path/to/a/file/of/urls.txt".into(),
+        },
+        Overlay::Filter {
+            text: "example".into(),
+        },
+        Overlay::Detail {
+            url_key: key.clone(),
+            scroll: 3,
+        },
+    ] {
+        let mut s = big_like(&base);
+        s.overlay = Some(overlay);
+        states.push(s);
+    }
+    for s in &states {
+        for w in 1..=46 {
+            for h in 1..=14 {
+                render(s, w, h);
+            }
+        }
+    }
+}
+
+fn big_like(s: &State) -> State {
+    let mut n = base();
+    n.target = s.target;
+    n.run = s.run.clone();
+    n.fleet = s.fleet.clone();
+    n.results = s.results.clone();
+    n.last_error = s.last_error.clone();
+    n.runs = (0..5)
+        .map(|i| RunSummary {
+            info: RunInfo::new(RUN, Target::Eks, 10 + i, ts(NOW - 3600, 0)),
+            finished: i,
+            failed: 1,
+        })
+        .collect();
+    n.editor
+        .set_text("https://a.example/\nnot a url\nhttps://a.example/");
+    n
+}
+
+/// Rows are coloured by status, and by verdict when it is bad; the
+/// selected row is reversed.
+#[test]
+fn row_colours_follow_status_and_verdict() {
+    use ratatui::style::Modifier;
+    let s = big();
+    let t = render(&s, 200, 50);
+    let buf = t.backend().buffer();
+    let w = usize::from(buf.area.width);
+    // The style of the first cell of `needle` on the row that contains it.
+    let style_of = |needle: &str, and: &str| {
+        let text = t.backend().to_string();
+        let (row, line) = text
+            .lines()
+            .enumerate()
+            .find(|(_, l)| l.contains(needle) && l.contains(and))
+            .unwrap_or_else(|| panic!("no row with {needle} and {and}"));
+        let col = line[1..].split(needle).next().unwrap().chars().count();
+        buf.content[row * w + col].style()
+    };
+    assert_eq!(style_of("FAILED", "timeout").fg, Some(Color::Red));
+    assert_eq!(style_of("BLOCKED", "blocked").fg, Some(Color::Magenta));
+    assert_eq!(style_of("RUNNING", "9m5").fg, Some(Color::Cyan));
+    let malicious = style_of("malicious 92", "yara");
+    assert_eq!(malicious.fg, Some(Color::Red));
+    assert!(malicious.add_modifier.contains(Modifier::BOLD));
+    assert_eq!(style_of("suspicious 45", "iframe").fg, Some(Color::Yellow));
+    // Row 5,001 (the selection) is queued: dim grey and reversed.
+    let selected = style_of("static.cdn5000", "QUEUED");
+    assert_eq!(selected.fg, Some(Color::DarkGray));
+    assert!(selected.add_modifier.contains(Modifier::REVERSED));
+}
+
 /// Selection and sort change what is drawn, not the cost: the window
 /// around the selection is drawn whatever the row count.
 #[test]

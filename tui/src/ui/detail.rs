@@ -261,7 +261,10 @@ fn record(f: &mut Flow<'_>, state: &State, r: &Record, theme: &Theme) {
         && let Some(t) = r.started_at.as_deref().and_then(parse_unix)
     {
         finished.push(Span::styled(
-            format!("  running for {}", human_ms((state.now - t) * 1000)),
+            format!(
+                "  running for {}",
+                human_ms(state.now.saturating_sub(t).saturating_mul(1000))
+            ),
             theme.dim(),
         ));
     }
@@ -338,12 +341,18 @@ fn record(f: &mut Flow<'_>, state: &State, r: &Record, theme: &Theme) {
         {
             if t < state.now {
                 valid.push(Span::styled(
-                    format!("  expired {} ago", human_age((state.now - t) as u64)),
+                    format!(
+                        "  expired {} ago",
+                        human_age(state.now.saturating_sub(t) as u64)
+                    ),
                     theme.error(),
                 ));
             } else {
                 valid.push(Span::styled(
-                    format!("  expires in {}", human_age((t - state.now) as u64)),
+                    format!(
+                        "  expires in {}",
+                        human_age(t.saturating_sub(state.now) as u64)
+                    ),
                     theme.dim(),
                 ));
             }

@@ -339,7 +339,7 @@ pub fn runs(buf: &mut Buffer, area: Rect, state: &State, selected: usize, theme:
             let at = short_time(&info.created_at);
             let created = match parse_unix(&info.created_at) {
                 Some(t) => {
-                    let age = human_age((state.now - t).max(0) as u64);
+                    let age = human_age(state.now.saturating_sub(t).max(0) as u64);
                     format!("{age:>3} ago  {}", at.get(5..16).unwrap_or(&at))
                 }
                 None => at,

@@ -1,6 +1,6 @@
 //! Drawing: `draw(frame, &state)`, no side effects. One file per widget.
 //!
-//! Layout: wide screens (100 columns and 20 rows or more) put the editor,
+//! Layout: wide screens (120 columns and 20 rows or more) put the editor,
 //! the target selector and the IP summary in a left column and the fleet
 //! map over the results table on the right; the focused pane gets more of
 //! its column. Smaller screens stack the panes: the focused one gets the
@@ -75,7 +75,7 @@ pub struct Wanted {
     pub ips: u16,
 }
 
-pub const WIDE_MIN_WIDTH: u16 = 100;
+pub const WIDE_MIN_WIDTH: u16 = 120;
 pub const WIDE_MIN_HEIGHT: u16 = 20;
 /// Below this width the last error gets a line above the status bar.
 pub const ERROR_INLINE_MIN_WIDTH: u16 = 150;
@@ -113,11 +113,16 @@ pub fn layout(area: Rect, focus: Pane, wanted: Wanted, status_lines: u16) -> Are
     a
 }
 
+/// `n * num / den` without overflow.
+fn fraction(n: u16, num: u32, den: u32) -> u16 {
+    (u32::from(n) * num / den) as u16
+}
+
 fn wide(a: &mut Areas, main: Rect, focus: Pane, wanted: Wanted) {
     let h = main.height;
     // The editor's column widens while it is being edited.
     let left_w = if focus == Pane::Editor {
-        (main.width * 2 / 5).clamp(32, 80)
+        fraction(main.width, 2, 5).clamp(32, 80)
     } else {
         (main.width / 4).clamp(32, 56)
     };
@@ -159,9 +164,9 @@ fn wide(a: &mut Areas, main: Rect, focus: Pane, wanted: Wanted) {
 
     // Right: the fleet map over the results table (the biggest).
     let fleet_max = if focus == Pane::Fleet {
-        h * 3 / 5
+        fraction(h, 3, 5)
     } else {
-        h * 2 / 5
+        fraction(h, 2, 5)
     };
     let fleet_h = (wanted.fleet + 2).clamp(4, fleet_max.max(4));
     a.fleet = Slot::open(Rect {

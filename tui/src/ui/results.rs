@@ -75,16 +75,16 @@ impl Col {
     }
 
     /// Width and priority (lowest is dropped first when narrow).
-    fn column(self, ip_w: u16) -> Column {
+    fn column(self, ip_w: u16, url_min: u16) -> Column {
         match self {
-            Col::Url => Column::flex(28, 1000, 10),
+            Col::Url => Column::flex(url_min, 1000, 10),
             Col::Status => Column::fixed(7, 9),
             Col::Ip => Column::fixed(ip_w, 7),
             Col::Node => Column::fixed(16, 2),
             Col::Http => Column::fixed(4, 5),
             Col::Bytes => Column::fixed(9, 3),
             Col::Verdict => Column::fixed(13, 8),
-            Col::Finding => Column::fixed(22, 4),
+            Col::Finding => Column::fixed(22, 6),
             Col::Duration => Column::fixed(8, 1),
         }
     }
@@ -244,7 +244,10 @@ pub fn draw(
         .max()
         .unwrap_or(0)
         .clamp(15, 39) as u16;
-    let cols: Vec<Column> = COLS.iter().map(|c| c.column(ip_w)).collect();
+    // The URL keeps two fifths of the width (up to 36 cells) before the
+    // other columns: columns are dropped rather than the URL squeezed.
+    let url_min = (u32::from(inner.width) * 2 / 5).clamp(24, 36) as u16;
+    let cols: Vec<Column> = COLS.iter().map(|c| c.column(ip_w, url_min)).collect();
     let fit = fit_columns(&cols, inner.width);
 
     // Header.
@@ -268,14 +271,14 @@ pub fn draw(
         let y = inner.y + 1 + k as u16;
         let style = row_style(r, theme);
         if i == selected {
-            buf.set_style(
-                Rect {
-                    y,
-                    height: 1,
-                    ..inner
-                },
-                theme.selected(focused),
-            );
+            // Border to border, padding included.
+            let row = Rect {
+                x: slot.area.x + 1,
+                y,
+                width: slot.area.width.saturating_sub(2),
+                height: 1,
+            };
+            buf.set_style(row, theme.selected(focused));
         }
         for (c, f) in COLS.iter().zip(&fit) {
             let Some((x, w)) = *f else { continue };
@@ -372,7 +375,10 @@ fn draw_cell(
             } else if r.status() == Status::Running
                 && let Some(start) = r.started_at.as_deref().and_then(parse_unix)
             {
-                let text = format!("{}…", human_ms((state.now - start) * 1000));
+                let text = format!(
+                    "{}…",
+                    human_ms(state.now.saturating_sub(start).saturating_mul(1000))
+                );
                 put_right(buf, x, y, w, &text, style);
             } else {
                 dash(buf);

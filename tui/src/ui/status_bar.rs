@@ -59,7 +59,7 @@ fn sparkline<'a>(state: &State, cells: usize, theme: &Theme) -> Vec<Span<'a>> {
         line.push(if *v == 0 || max == 0 {
             ' '
         } else {
-            BARS[((*v * 7) / max).min(7) as usize]
+            BARS[(v.saturating_mul(7) / max).min(7) as usize]
         });
     }
     // The rate: the last complete seconds (the newest bucket is filling).

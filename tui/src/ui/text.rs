@@ -6,7 +6,7 @@
 use ratatui::buffer::{Buffer, CellWidth};
 use ratatui::layout::Rect;
 use ratatui::style::Style;
-use ratatui::text::{Line, Span};
+use ratatui::text::Span;
 use ratatui::widgets::{Block, Borders, Widget};
 use std::borrow::Cow;
 
@@ -124,22 +124,6 @@ pub fn put_spans(buf: &mut Buffer, x: u16, y: u16, max: u16, spans: &[Span<'_>])
 /// Total width of spans.
 pub fn spans_width(spans: &[Span<'_>]) -> usize {
     spans.iter().map(|s| width(&s.content)).sum()
-}
-
-/// Fills a row segment with one style (e.g. the selected row).
-pub fn fill_style(buf: &mut Buffer, area: Rect, style: Style) {
-    buf.set_style(area, style);
-}
-
-/// Writes a line of spans into `area` (first row), cut with "…".
-pub fn put_line(buf: &mut Buffer, area: Rect, line: &Line<'_>) -> u16 {
-    if area.is_empty() {
-        return 0;
-    }
-    if line.style != Style::default() {
-        buf.set_style(Rect { height: 1, ..area }, line.style);
-    }
-    put_spans(buf, area.x, area.y, area.width, &line.spans)
 }
 
 /// Titles of a pane's border: left and right on the top and bottom lines.
@@ -303,6 +287,21 @@ pub fn fit_columns(cols: &[Column], avail: u16) -> Vec<Option<(u16, u16)>> {
         match drop {
             Some(i) => keep[i] = false,
             None => break,
+        }
+    }
+    // A dropped column that fits in what is left comes back (a narrow one
+    // dropped before a wide one that had to go too).
+    let need = |keep: &[bool]| -> u32 {
+        let kept = cols.iter().zip(keep).filter(|(_, k)| **k);
+        let n = kept.clone().count() as u32;
+        kept.map(|(c, _)| u32::from(c.width)).sum::<u32>() + n.saturating_sub(1)
+    };
+    let mut dropped: Vec<usize> = (0..cols.len()).filter(|i| !keep[*i]).collect();
+    dropped.sort_by_key(|i| std::cmp::Reverse(cols[*i].priority));
+    for i in dropped {
+        keep[i] = true;
+        if need(&keep) > u32::from(avail) {
+            keep[i] = false;
         }
     }
     let kept_n = keep.iter().filter(|k| **k).count() as u16;
