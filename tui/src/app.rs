@@ -5,12 +5,11 @@
 
 use crate::cli::Cli;
 use crate::model::{Action, Effect, State, TargetOption, update};
-use crate::store::local::LocalStore;
+use crate::store::local::{Driver, LocalStore};
 use crate::store::preview_text;
 use crate::targets::local::{INTERRUPTED, LocalRunner, RunControl};
 use crate::{terminal, ui};
 use futures::StreamExt;
-use std::collections::HashSet;
 use std::time::Duration;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use trawl_scraper::record::Target;
@@ -233,17 +232,19 @@ impl Runtime {
             }
             Effect::Attach { run_id } => {
                 self.stop_watching();
-                self.control = None;
                 let store = self.store();
-                let driven_elsewhere = store.runner_alive(&run_id);
+                let driver = store.driver(&run_id);
+                if driver != Driver::ThisProcess {
+                    // Cancel (x) reaches only a run this trawl drives.
+                    self.control = None;
+                }
                 let run_id2 = run_id.clone();
                 tokio::task::spawn_blocking(move || {
                     let run_id = run_id2;
                     let attached = store.read_run(&run_id).and_then(|run| {
-                        let failed = if driven_elsewhere {
-                            Vec::new()
-                        } else {
-                            store.fail_unfinished(&run_id, &HashSet::new(), INTERRUPTED)?
+                        let failed = match driver {
+                            Driver::Nobody => store.fail_unfinished(&run_id, INTERRUPTED)?,
+                            Driver::ThisProcess | Driver::OtherProcess => Vec::new(),
                         };
                         Ok((run, store.records(&run_id)?, failed))
                     });
@@ -266,7 +267,7 @@ impl Runtime {
                         }
                     }
                 });
-                if driven_elsewhere {
+                if driver == Driver::OtherProcess {
                     self.watcher = Some(watch_store(self.store(), run_id, self.tx.clone()));
                 }
             }

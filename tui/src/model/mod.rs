@@ -55,7 +55,7 @@ pub enum Overlay {
     ConfirmSubmit,
     /// Cancel the current run?
     ConfirmCancel,
-    /// Quit while a submission is in flight?
+    /// Quit while a submission or a local run is in flight?
     ConfirmQuit,
     /// The selected record in full.
     Detail {

@@ -334,7 +334,11 @@ fn on_overlay_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
 /// Quits, asking first while a submission is being written or a local run
 /// is going (its workers stop with trawl; EKS and ECS runs go on without it).
 fn quit(state: &mut State) -> Vec<Effect> {
-    let local_run = state.run_active() && state.run.as_ref().is_some_and(|r| r.target == Target::Local);
+    let local_run = state.run_active()
+        && state
+            .run
+            .as_ref()
+            .is_some_and(|r| r.target == Target::Local);
     if state.submitting || local_run {
         state.overlay = Some(Overlay::ConfirmQuit);
         return Vec::new();

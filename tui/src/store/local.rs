@@ -2,7 +2,6 @@
 //! (DESIGN.md "Local store"). Blocking file I/O: call from blocking tasks.
 
 use crate::model::{RunInfo, RunSummary};
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use trawl_scraper::record::{Record, RunItem, Status, now};
 use trawl_scraper::sink::dir::{DirSink, read_record, write_atomically};
@@ -103,17 +102,12 @@ impl LocalStore {
     }
 
     /// Records still QUEUED or RUNNING whose worker is gone (trawl was
-    /// stopped) become FAILED with `reason` (starting `interrupted:` or
-    /// `cancelled:`). `live` holds the url_keys whose worker still runs.
-    pub fn fail_unfinished(
-        &self,
-        run_id: &str,
-        live: &HashSet<String>,
-        reason: &str,
-    ) -> Result<Vec<Record>, String> {
+    /// stopped, or the run cancelled) become FAILED with `reason` (starting
+    /// `interrupted:` or `cancelled:`).
+    pub fn fail_unfinished(&self, run_id: &str, reason: &str) -> Result<Vec<Record>, String> {
         let mut changed = Vec::new();
         for mut r in self.records(run_id)? {
-            if r.status().is_final() || live.contains(&r.url_key) {
+            if r.status().is_final() {
                 continue;
             }
             let at = now();
@@ -151,15 +145,16 @@ impl LocalStore {
         RunClaim { path }
     }
 
-    /// Another live process drives this run (its `runner.pid` names a
-    /// running process).
-    pub fn runner_alive(&self, run_id: &str) -> bool {
-        std::fs::read_to_string(self.root().join(run_id).join("runner.pid"))
+    /// Which process drives the run, by its `runner.pid`.
+    pub fn driver(&self, run_id: &str) -> Driver {
+        let pid = std::fs::read_to_string(self.root().join(run_id).join("runner.pid"))
             .ok()
-            .and_then(|p| p.trim().parse::<u32>().ok())
-            .is_some_and(|pid| {
-                pid != std::process::id() && Path::new(&format!("/proc/{pid}")).exists()
-            })
+            .and_then(|p| p.trim().parse::<u32>().ok());
+        match pid {
+            Some(pid) if pid == std::process::id() => Driver::ThisProcess,
+            Some(pid) if Path::new(&format!("/proc/{pid}")).exists() => Driver::OtherProcess,
+            _ => Driver::Nobody,
+        }
     }
 
     pub fn record(&self, run_id: &str, url: &str) -> Result<Option<Record>, String> {
@@ -180,6 +175,15 @@ impl LocalStore {
             .map_err(|e| format!("cannot decompress {}: {e}", path.display()))?;
         Ok(out)
     }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Driver {
+    /// Its workers are gone: unfinished records were interrupted.
+    Nobody,
+    ThisProcess,
+    /// E.g. `trawl submit --detach`: follow it by polling.
+    OtherProcess,
 }
 
 /// Removes the run's `runner.pid` when the driving task ends.
@@ -222,21 +226,23 @@ mod tests {
         let queued = store.create_run(&run, &urls).unwrap();
         assert!(queued.iter().all(|r| r.status() == Status::Queued));
 
-        // One URL finished before trawl was killed; one is still running.
+        // One URL finished before trawl was killed; two did not.
         let mut done = queued[0].clone();
         done.status = Some(Status::Done);
         let json = serde_json::to_vec(&done).unwrap();
         write_atomically(&store.sink.record_path(&done), &json, true).unwrap();
-        let live: HashSet<String> = [queued[2].url_key.clone()].into();
         let failed = store
             .fail_unfinished(
                 &run.run_id,
-                &live,
                 "interrupted: trawl stopped before this URL finished",
             )
             .unwrap();
-        assert_eq!(failed.len(), 1);
-        assert_eq!(failed[0].url, "https://b/");
+        assert_eq!(failed.len(), 2);
+        assert!(
+            failed
+                .iter()
+                .all(|r| r.error.as_deref().unwrap().starts_with("interrupted:"))
+        );
 
         // A resubmission keeps what exists.
         let again = store.create_run(&run, &urls).unwrap();
@@ -245,12 +251,17 @@ mod tests {
                 .iter()
                 .filter(|r| r.status() == Status::Failed)
                 .count(),
-            1
+            2
         );
 
         let runs = store.list_runs().unwrap();
         assert_eq!(runs.len(), 1);
-        assert_eq!((runs[0].finished, runs[0].failed), (2, 1));
+        assert_eq!((runs[0].finished, runs[0].failed), (3, 2));
+        assert_eq!(store.driver(&run.run_id), Driver::Nobody);
+        let claim = store.claim_run(&run.run_id);
+        assert_eq!(store.driver(&run.run_id), Driver::ThisProcess);
+        drop(claim);
+        assert_eq!(store.driver(&run.run_id), Driver::Nobody);
         assert_eq!(runs[0].info, run);
     }
 }

@@ -160,10 +160,9 @@ impl LocalRunner {
         if *cancelled.borrow() {
             let store = self.store.clone();
             let run_id = run.run_id.clone();
-            let failed = tokio::task::spawn_blocking(move || {
-                store.fail_unfinished(&run_id, &HashSet::new(), CANCELLED)
-            })
-            .await;
+            let failed =
+                tokio::task::spawn_blocking(move || store.fail_unfinished(&run_id, CANCELLED))
+                    .await;
             match failed {
                 Ok(Ok(records)) => {
                     let _ = tx.send(Action::Records {

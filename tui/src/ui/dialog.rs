@@ -191,7 +191,7 @@ pub fn confirm_cancel(buf: &mut Buffer, area: Rect, state: &State, theme: &Theme
 
 pub fn confirm_quit(buf: &mut Buffer, area: Rect, theme: &Theme) {
     let p = [(
-        "A submission is in flight. Quit anyway?".to_owned(),
+        "A run is in flight: quitting stops its local workers. Quit anyway?".to_owned(),
         theme.bold(),
     )];
     confirm(
