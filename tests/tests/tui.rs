@@ -214,3 +214,110 @@ fn child_pid(pid: u32) -> Option<u32> {
     let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
     children.split_whitespace().next()?.parse().ok()
 }
+
+#[test]
+fn tmux_cancel_marks_unfinished_urls_cancelled() {
+    if !tmux_available() {
+        return;
+    }
+    let server = HostileServer::start_plain().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let t = Tmux::start(
+        &workspace_bin("trawl").display().to_string(),
+        &trawl_env(home.path()),
+        200,
+        50,
+    );
+    t.wait_for("URLs", Duration::from_secs(10));
+    let slow: Vec<String> = (0..2)
+        .map(|i| server.url(&format!("/drip?n={i}")))
+        .collect();
+    t.paste(&(slow.join("\n") + "\n"));
+    t.wait_for("2 valid", Duration::from_secs(5));
+    t.keys(&["C-s"]);
+    t.wait_for("Submit 2 URLs", Duration::from_secs(5));
+    t.keys(&["y"]);
+    t.wait_for("RUNNING", Duration::from_secs(10));
+    t.keys(&["x"]);
+    t.wait_for("Cancel run", Duration::from_secs(5));
+    t.keys(&["y"]);
+    let screen = t.wait_for("2/2", Duration::from_secs(10));
+    assert!(screen.contains("FAILED"), "{screen}");
+    // The records say why.
+    let out = trawl(home.path(), &["runs"]);
+    let listing = String::from_utf8_lossy(&out.stdout).to_string();
+    let run_id = listing
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    let out = trawl(home.path(), &["results", &run_id, "--json"]);
+    let records: Vec<Record> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(records.len(), 2);
+    for r in &records {
+        assert_eq!(r.status(), Status::Failed);
+        assert!(
+            r.error.as_deref().unwrap().starts_with("cancelled:"),
+            "{:?}",
+            r.error
+        );
+    }
+    t.keys(&["q"]);
+}
+
+#[test]
+fn detached_submit_runs_in_the_background_and_init_writes_the_config() {
+    let server = HostileServer::start_plain().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let urls = home.path().join("urls.txt");
+    std::fs::write(
+        &urls,
+        format!("{}\n{}\n", server.url("/page"), server.url("/status/500")),
+    )
+    .unwrap();
+    let out = trawl(home.path(), &["submit", "--detach", urls.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run_id = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let records = loop {
+        let out = trawl(home.path(), &["results", &run_id, "--json"]);
+        let records: Vec<Record> = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        if records.len() == 2 && records.iter().all(|r| r.status().is_final()) {
+            break records;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the detached run did not finish: {records:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(records.iter().all(|r| r.status() == Status::Done));
+
+    let tf = home.path().join("tf.json");
+    std::fs::write(
+        &tf,
+        r#"{"region": {"value": "us-east-1"}, "bucket": {"value": "b"}, "table": {"value": "t"},
+        "ecs_cluster": {"value": "trawl"}, "ecs_task_definition": {"value": "trawl-scraper"},
+        "ecs_subnets": {"value": ["subnet-1"]}, "ecs_security_groups": {"value": ["sg-1"]}}"#,
+    )
+    .unwrap();
+    let out = trawl(
+        home.path(),
+        &["init", "--terraform-output", tf.to_str().unwrap()],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let written = std::fs::read_to_string(home.path().join("config/trawl/config.toml")).unwrap();
+    assert!(
+        written.contains("bucket = \"b\"") && written.contains("subnet-1"),
+        "{written}"
+    );
+}
