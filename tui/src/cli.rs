@@ -10,6 +10,7 @@ use crate::targets::local::{LocalRunner, default_concurrency};
 use crate::urls::{LineStatus, check_lines};
 use clap::{Parser, Subcommand};
 use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use trawl_scraper::config::WorkerArgs;
@@ -190,8 +191,6 @@ pub fn submit(cli: &Cli, file: &str, target: Target, detach: bool) -> ExitCode {
     })
 }
 
-use std::os::unix::process::CommandExt;
-
 /// Prints the run id (when `print_id`) on stdout and progress on stderr
 /// until every URL is final.
 async fn follow(mut rx: tokio::sync::mpsc::UnboundedReceiver<Action>, print_id: bool) -> ExitCode {
@@ -266,9 +265,8 @@ pub fn resume(cli: &Cli, run_id: &str) -> ExitCode {
     })
 }
 
-pub fn runs(cli: &Cli) -> ExitCode {
+pub fn runs() -> ExitCode {
     let store = LocalStore::new(paths::local_store());
-    let _ = cli;
     match store.list_runs() {
         Err(e) => fail(e),
         Ok(runs) if runs.is_empty() => {

@@ -24,7 +24,7 @@ fn main() -> ExitCode {
             target,
             detach,
         }) => cli::submit(&cli, file, *target, *detach),
-        Some(Command::Runs) => cli::runs(&cli),
+        Some(Command::Runs) => cli::runs(),
         Some(Command::Results { run, json, csv }) => cli::results(run, *json, *csv),
         Some(Command::Init { terraform_output }) => cli::init(&cli, terraform_output),
         Some(Command::Resume { run }) => cli::resume(&cli, run),
