@@ -30,10 +30,15 @@ fn dir_sink_stores_the_record_and_gzip_body() {
     let out = tempfile::tempdir().unwrap();
     let run_id = test_run_id();
     let url = server.url("/page");
-    let result = WorkerRun::local(&url, &run_id, out.path()).run();
+    let result = WorkerRun::local(&url, &run_id, out.path())
+        .env("TRAWL_RETAIN_DAYS", "7")
+        .run();
     assert!(result.success(), "{}", result.stderr);
 
     let r = stored_record(out.path(), &run_id, &url).expect("record.json");
+    let week = time::OffsetDateTime::now_utc().unix_timestamp() + 7 * 86_400;
+    let expires = r.expires_at.expect("TTL set by TRAWL_RETAIN_DAYS");
+    assert!((week - 60..=week).contains(&expires), "{expires} vs {week}");
     assert_eq!(r.status(), Status::Done, "{r:?}");
     assert_eq!(r.url_key, url_key(&url));
     assert_eq!(r.egress_ip.as_deref(), Some(STUB_EGRESS_IP));
