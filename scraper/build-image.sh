@@ -14,8 +14,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/trawl/target}"
 
 # --target keeps the static flag away from build scripts and proc macros.
 RUSTFLAGS="-C target-feature=+crt-static" \
-  cargo build --release --locked -p trawl-scraper --bin trawl-scraper --target "$target"
-bin="$CARGO_TARGET_DIR/$target/release/trawl-scraper"
+  cargo build --profile image --locked -p trawl-scraper --bin trawl-scraper --target "$target"
+bin="$CARGO_TARGET_DIR/$target/image/trawl-scraper"
 if ldd "$bin" 2>&1 | grep -q '=>'; then
   echo "build-image: $bin is dynamically linked; refusing to put it in a FROM scratch image" >&2
   exit 1

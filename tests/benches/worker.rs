@@ -102,7 +102,7 @@ fn main() {
         .unwrap_or_else(|_| {
             let exe = std::env::current_exe().unwrap();
             let target = exe.ancestors().nth(3).unwrap().to_path_buf();
-            target.join("x86_64-unknown-linux-gnu/release/trawl-scraper")
+            target.join("x86_64-unknown-linux-gnu/image/trawl-scraper")
         });
     match std::fs::metadata(&static_bin) {
         Ok(m) => println!(
