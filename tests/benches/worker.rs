@@ -106,12 +106,12 @@ fn main() {
         });
     match std::fs::metadata(&static_bin) {
         Ok(m) => println!(
-            "static release binary: {:.1} MiB ({})",
+            "static worker binary (image profile, stripped): {:.1} MiB ({})",
             m.len() as f64 / (1024.0 * 1024.0),
             static_bin.display()
         ),
         Err(_) => println!(
-            "static release binary: not built (scraper/build-image.sh builds it at {})",
+            "static worker binary: not built (scraper/build-image.sh builds it at {})",
             static_bin.display()
         ),
     }
