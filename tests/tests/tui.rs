@@ -104,6 +104,20 @@ fn tmux_available() -> bool {
     ok
 }
 
+/// Pastes `urls` (all valid, distinct) into the editor and submits them.
+fn paste_and_submit(t: &Tmux, urls: &[String]) {
+    t.paste(&(urls.join("\n") + "\n"));
+    t.wait_for(&format!("{} valid", urls.len()), Duration::from_secs(5));
+    submit(t, urls.len());
+}
+
+/// Ctrl-S, the confirm dialog with the count, y.
+fn submit(t: &Tmux, count: usize) {
+    t.keys(&["C-s"]);
+    t.wait_for(&format!("Submit {count} URLs"), Duration::from_secs(5));
+    t.keys(&["y"]);
+}
+
 /// `stty -a` of the pane after trawl left: echo and icanon are back on.
 fn assert_terminal_sane(stty: &Path) {
     let text = std::fs::read_to_string(stty).expect("stty output");
@@ -143,9 +157,7 @@ fn tmux_paste_submit_watch_detail_quit() {
         "{screen}"
     );
 
-    t.keys(&["C-s"]);
-    t.wait_for("Submit 3 URLs", Duration::from_secs(5));
-    t.keys(&["y"]);
+    submit(&t, 3);
     t.wait_for("3/3", Duration::from_secs(30));
     let screen = t.screen();
     assert!(screen.contains("DONE"), "{screen}");
@@ -180,11 +192,7 @@ fn tmux_sigterm_restores_the_terminal_and_the_run_is_there_after_restart() {
     let slow: Vec<String> = (0..3)
         .map(|i| server.url(&format!("/drip?n={i}")))
         .collect();
-    t.paste(&(slow.join("\n") + "\n"));
-    t.wait_for("3 valid", Duration::from_secs(5));
-    t.keys(&["C-s"]);
-    t.wait_for("Submit 3 URLs", Duration::from_secs(5));
-    t.keys(&["y"]);
+    paste_and_submit(&t, &slow);
     t.wait_for("RUNNING", Duration::from_secs(10));
 
     let trawl_pid = child_pid(t.pane_pid()).expect("trawl runs in the pane's shell");
@@ -232,11 +240,7 @@ fn tmux_cancel_marks_unfinished_urls_cancelled() {
     let slow: Vec<String> = (0..2)
         .map(|i| server.url(&format!("/drip?n={i}")))
         .collect();
-    t.paste(&(slow.join("\n") + "\n"));
-    t.wait_for("2 valid", Duration::from_secs(5));
-    t.keys(&["C-s"]);
-    t.wait_for("Submit 2 URLs", Duration::from_secs(5));
-    t.keys(&["y"]);
+    paste_and_submit(&t, &slow);
     t.wait_for("RUNNING", Duration::from_secs(10));
     t.keys(&["x"]);
     t.wait_for("Cancel run", Duration::from_secs(5));
