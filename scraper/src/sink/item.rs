@@ -21,22 +21,28 @@ pub mod schema {
     pub const TTL_ATTRIBUTE: &str = "expires_at";
 }
 
-pub fn to_item(record: &Record) -> Item {
-    match serde_json::to_value(record).expect("records serialise") {
+/// A record or run item as a DynamoDB item.
+pub fn to_item<T: serde::Serialize>(value: &T) -> Item {
+    match serde_json::to_value(value).expect("records and run items serialise") {
         Value::Object(map) => map
             .into_iter()
             .filter_map(|(k, v)| to_attribute(v).map(|a| (k, a)))
             .collect(),
-        _ => unreachable!("a record serialises to an object"),
+        _ => unreachable!("records and run items serialise to objects"),
     }
 }
 
 pub fn from_item(item: &Item) -> Result<Record, String> {
+    parse_item(item)
+}
+
+/// An item as any of the table's shapes (records, run items).
+pub fn parse_item<T: serde::de::DeserializeOwned>(item: &Item) -> Result<T, String> {
     let map: Map<String, Value> = item
         .iter()
         .map(|(k, v)| Ok((k.clone(), from_attribute(v)?)))
         .collect::<Result<_, String>>()?;
-    serde_json::from_value(Value::Object(map)).map_err(|e| format!("item is not a record: {e}"))
+    serde_json::from_value(Value::Object(map)).map_err(|e| format!("unexpected item: {e}"))
 }
 
 fn to_attribute(v: Value) -> Option<AttributeValue> {

@@ -1,6 +1,7 @@
-//! Where runs and records are read from. The local store is folders on
-//! disk; the AWS store (DynamoDB + S3) joins with its own issue.
+//! Where runs and records are read from: the local store (folders on disk)
+//! and the AWS store (DynamoDB).
 
+pub mod aws;
 pub mod local;
 
 /// A body preview: the first KiB, decompressed, control characters escaped
