@@ -71,22 +71,27 @@ impl AwsStore {
             .collect();
         let mut stored = Vec::with_capacity(records.len());
         for chunk in records.chunks(TRANSACTION_ITEMS) {
-            match self.transact_put_if_absent(chunk).await {
-                Ok(()) => stored.extend_from_slice(chunk),
-                // Some already exist (a resubmission): write the rest one
-                // by one, and keep what the table holds.
-                Err(TransactError::SomeExist) => {
-                    for r in chunk {
-                        if !self.put_if_absent(to_item(r)).await? {
-                            if let Some(existing) = self.record(&r.run_id, &r.url_key).await? {
-                                stored.push(existing);
-                            }
-                        } else {
-                            stored.push(r.clone());
-                        }
+            let mut pending: Vec<Record> = chunk.to_vec();
+            // A resubmission: the transaction is cancelled and says which
+            // records exist, with their items; those are kept as they are
+            // and the rest is written again (at most once per record).
+            while !pending.is_empty() {
+                match self.transact_put_if_absent(&pending).await {
+                    Ok(()) => {
+                        stored.append(&mut pending);
                     }
+                    Err(TransactError::Exist(existing)) => {
+                        let mut rest = Vec::new();
+                        for (r, old) in pending.drain(..).zip(existing) {
+                            match old {
+                                Some(old) => stored.push(old),
+                                None => rest.push(r),
+                            }
+                        }
+                        pending = rest;
+                    }
+                    Err(TransactError::Other(e)) => return Err(e),
                 }
-                Err(TransactError::Other(e)) => return Err(e),
             }
         }
         Ok(stored)
@@ -101,6 +106,9 @@ impl AwsStore {
                     .set_item(Some(to_item(r)))
                     .condition_expression("attribute_not_exists(#sk)")
                     .expression_attribute_names("#sk", schema::SORT_KEY)
+                    .return_values_on_condition_check_failure(
+                        aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
+                    )
                     .build()
                     .expect("table, item and condition are set");
                 TransactWriteItem::builder().put(put).build()
@@ -115,17 +123,35 @@ impl AwsStore {
         {
             Ok(_) => Ok(()),
             Err(e) => {
-                let conditional = e.as_service_error().is_some_and(|s| {
-                    s.is_transaction_canceled_exception()
-                        && s.to_string().contains("ConditionalCheckFailed")
-                });
-                if conditional {
-                    Err(TransactError::SomeExist)
-                } else {
-                    Err(TransactError::Other(
-                        self.error("writing QUEUED records", e),
-                    ))
+                use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+                if let Some(TransactWriteItemsError::TransactionCanceledException(c)) =
+                    e.as_service_error()
+                {
+                    let reasons = c.cancellation_reasons();
+                    if reasons.len() == records.len()
+                        && reasons
+                            .iter()
+                            .any(|r| r.code() == Some("ConditionalCheckFailed"))
+                    {
+                        let existing = reasons
+                            .iter()
+                            .zip(records)
+                            .map(|(reason, r)| match reason.code() {
+                                Some("ConditionalCheckFailed") => Some(
+                                    reason
+                                        .item()
+                                        .and_then(|i| from_item(i).ok())
+                                        .unwrap_or_else(|| r.clone()),
+                                ),
+                                _ => None,
+                            })
+                            .collect();
+                        return Err(TransactError::Exist(existing));
+                    }
                 }
+                Err(TransactError::Other(
+                    self.error("writing QUEUED records", e),
+                ))
             }
         }
     }
@@ -245,6 +271,7 @@ impl AwsStore {
 }
 
 enum TransactError {
-    SomeExist,
+    /// Per record of the transaction: the stored record where one exists.
+    Exist(Vec<Option<Record>>),
     Other(String),
 }
