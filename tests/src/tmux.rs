@@ -3,7 +3,7 @@
 //! safe environment and is killed when dropped.
 
 use crate::env::safe_command;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 pub struct Tmux {
@@ -56,11 +56,6 @@ impl Tmux {
         }
     }
 
-    /// Literal text, typed.
-    pub fn type_text(&self, text: &str) {
-        self.tmux(&["send-keys", "-t", "t", "-l", text]);
-    }
-
     /// Pastes as a terminal does (bracketed, when the program asked for it).
     pub fn paste(&self, text: &str) {
         self.tmux(&["set-buffer", "-b", "p", "--", text]);
@@ -108,10 +103,6 @@ impl Tmux {
         self.tmux(&["display-message", "-p", "-t", "t", "#{pane_dead}"])
             .trim()
             == "1"
-    }
-
-    pub fn socket(&self) -> &Path {
-        &self.socket
     }
 }
 

@@ -118,13 +118,6 @@ impl AwsSink {
         }
     }
 
-    pub fn describe(&self) -> String {
-        format!(
-            "aws (bucket {}, table {}, endpoint {})",
-            self.bucket, self.table, self.endpoint
-        )
-    }
-
     fn error(&self, what: &str, e: impl std::error::Error + 'static) -> SinkError {
         SinkError(format!(
             "{what} failed at {}: {}",

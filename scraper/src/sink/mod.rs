@@ -97,14 +97,6 @@ pub enum Sink {
 }
 
 impl Sink {
-    /// The body's location in this sink: an S3 key or a local path.
-    pub fn object_key(&self, record: &Record) -> String {
-        match self {
-            Sink::Aws(_) => aws::object_key(record),
-            Sink::Dir(d) => d.body_path(record).display().to_string(),
-        }
-    }
-
     pub async fn put_record(&self, record: &Record) -> Result<Written, SinkError> {
         match self {
             Sink::Aws(s) => s.put_record(record).await,
@@ -122,13 +114,6 @@ impl Sink {
         match self {
             Sink::Aws(s) => s.put_body(record, gzipped, content_type).await,
             Sink::Dir(s) => s.put_body(record, gzipped).await,
-        }
-    }
-
-    pub fn describe(&self) -> String {
-        match self {
-            Sink::Aws(s) => s.describe(),
-            Sink::Dir(s) => format!("dir:{}", s.root().display()),
         }
     }
 }

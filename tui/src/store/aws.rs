@@ -179,21 +179,6 @@ impl AwsStore {
         }
     }
 
-    pub async fn record(&self, run_id: &str, url_key: &str) -> Result<Option<Record>, String> {
-        let item = self
-            .dynamo
-            .get_item()
-            .table_name(&self.table)
-            .key(schema::PARTITION_KEY, AttributeValue::S(run_id.to_owned()))
-            .key(schema::SORT_KEY, AttributeValue::S(url_key.to_owned()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| self.error("reading a record", e))?
-            .item;
-        item.as_ref().map(from_item).transpose()
-    }
-
     /// Records of `run_id` updated after `since` (the previous poll's
     /// cursor), through the `by-update` index; `None` reads the whole run.
     pub async fn poll(&self, run_id: &str, since: Option<&str>) -> Result<Poll, String> {
