@@ -275,6 +275,12 @@ impl Record {
     }
 }
 
+/// The TTL value (`expires_at`, epoch seconds) for keeping an item `days`
+/// days from now.
+pub fn expires_after_days(days: u32) -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp() + i64::from(days) * 86_400
+}
+
 /// The run item: one per run, beside its records (DynamoDB sort key `#run`,
 /// or `run.json` in the local store). Only run items carry `kind`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -291,6 +297,9 @@ pub struct RunItem {
     pub image: Option<String>,
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub labels: std::collections::BTreeMap<String, String>,
+    /// TTL (epoch seconds), the same as its records' (`--retain-days`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
 }
 
 impl RunItem {
@@ -304,6 +313,7 @@ impl RunItem {
             url_count,
             image: None,
             labels: Default::default(),
+            expires_at: None,
         }
     }
 }

@@ -71,9 +71,7 @@ pub async fn run(args: WorkerArgs) -> Result<Outcome, WorkerError> {
     record.status = Some(Status::Running);
     record.started_at = Some(started.clone());
     record.updated_at = Some(started);
-    record.expires_at = args
-        .retain_days
-        .map(|days| time::OffsetDateTime::now_utc().unix_timestamp() + i64::from(days) * 86_400);
+    record.expires_at = args.retain_days.map(crate::record::expires_after_days);
 
     let tls = tls_config(args.ca_file.as_deref());
     let service = service_client(

@@ -3,8 +3,10 @@
 //! to run the worker binary.
 
 pub mod env;
+pub mod fault_proxy;
 pub mod hostile;
 pub mod moto;
 pub mod tls;
 pub mod tmux;
+pub mod trawl;
 pub mod worker;

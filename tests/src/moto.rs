@@ -111,16 +111,86 @@ impl Moto {
     }
 
     pub async fn s3(&self) -> aws_sdk_s3::Client {
-        let config = self.sdk_config().await;
-        aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&config)
-                .force_path_style(true)
-                .build(),
-        )
+        trawl_scraper::sink::aws::s3_client(&self.sdk_config().await)
     }
 
     pub async fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
         aws_sdk_dynamodb::Client::new(&self.sdk_config().await)
+    }
+
+    pub async fn ec2(&self) -> aws_sdk_ec2::Client {
+        aws_sdk_ec2::Client::new(&self.sdk_config().await)
+    }
+
+    /// An Elastic IP pool: `n` addresses tagged `key=value`, the first
+    /// `associated` of them associated with instances of their own (as
+    /// nodes claim them at boot). Returns the public IPs (in allocation
+    /// order) and the instance ids.
+    pub async fn create_eip_pool(
+        &self,
+        tag: &str,
+        n: usize,
+        associated: usize,
+    ) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+        use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
+        let (key, value) = tag.split_once('=').expect("key=value");
+        let ec2 = self.ec2().await;
+        let image = ec2
+            .describe_images()
+            .owners("amazon")
+            .send()
+            .await?
+            .images()
+            .first()
+            .and_then(|i| i.image_id())
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow::anyhow!("moto lists no AMI"))?;
+        let mut ips = Vec::new();
+        let mut instances = Vec::new();
+        for i in 0..n {
+            let eip = ec2
+                .allocate_address()
+                .domain(aws_sdk_ec2::types::DomainType::Vpc)
+                .tag_specifications(
+                    TagSpecification::builder()
+                        .resource_type(ResourceType::ElasticIp)
+                        .tags(Tag::builder().key(key).value(value).build())
+                        .build(),
+                )
+                .send()
+                .await?;
+            let ip = eip.public_ip().unwrap_or_default().to_owned();
+            let allocation = eip.allocation_id().unwrap_or_default().to_owned();
+            // Tags at allocation are recent in moto: tag again to be sure.
+            ec2.create_tags()
+                .resources(&allocation)
+                .tags(Tag::builder().key(key).value(value).build())
+                .send()
+                .await?;
+            if i < associated {
+                let run = ec2
+                    .run_instances()
+                    .image_id(&image)
+                    .min_count(1)
+                    .max_count(1)
+                    .send()
+                    .await?;
+                let instance = run
+                    .instances()
+                    .first()
+                    .and_then(|i| i.instance_id())
+                    .unwrap_or_default()
+                    .to_owned();
+                ec2.associate_address()
+                    .allocation_id(&allocation)
+                    .instance_id(&instance)
+                    .send()
+                    .await?;
+                instances.push(instance);
+            }
+            ips.push(ip);
+        }
+        Ok((ips, instances))
     }
 
     pub async fn create_bucket(&self, name: &str) -> anyhow::Result<()> {

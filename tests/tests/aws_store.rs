@@ -1,13 +1,49 @@
 //! The AWS results store against moto: QUEUED records by conditional
 //! transactions, incremental polling that reads only what changed, the runs
-//! index, and resubmission that resets nothing.
+//! index, resubmission that resets nothing, retention, launch failures,
+//! bodies from S3, the Elastic IP pool, and errors a person can act on.
 
 use std::time::Duration;
+use trawl::aws::Aws;
+use trawl::aws::problem::ErrorKind;
 use trawl::store::aws::{AwsStore, POLL_SKEW_SECS};
-use trawl_scraper::record::{RunItem, Status, Target, new_run_id, now};
+use trawl::store::{PREVIEW_BYTES, all_runs, local::LocalStore};
+use trawl_scraper::record::{Record, RunItem, Status, Target, new_run_id, now};
 use trawl_tests::hostile::HostileServer;
 use trawl_tests::moto::Moto;
 use trawl_tests::worker::WorkerRun;
+
+const TABLE: &str = "trawl-results";
+const BUCKET: &str = "trawl-content";
+
+fn new_run(target: Target, n: usize) -> RunItem {
+    RunItem::new(
+        &new_run_id(time::OffsetDateTime::now_utc()),
+        target,
+        n,
+        now(),
+    )
+}
+
+/// The `trawl` AWS settings for this moto (what `Aws::load` builds from
+/// a config file).
+async fn aws_for(moto: &Moto, pool_tag: Option<&str>) -> Aws {
+    Aws {
+        sdk: moto.sdk_config().await,
+        table: Some(TABLE.into()),
+        bucket: Some(BUCKET.into()),
+        pool_tag: pool_tag.map(str::to_owned),
+        poll_interval: Duration::from_secs(1),
+        retain_days: None,
+    }
+}
+
+/// Runs the real worker (aws sink) on `url` for `run_id`.
+fn run_worker(moto: &Moto, url: &str, run_id: &str) {
+    let result =
+        tokio::task::block_in_place(|| WorkerRun::aws(url, run_id, moto, BUCKET, TABLE).run());
+    assert!(result.success(), "{}", result.stderr);
+}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_thousand_queued_records_then_polls_read_only_what_changed() {
@@ -17,12 +53,7 @@ async fn a_thousand_queued_records_then_polls_read_only_what_changed() {
     let store = AwsStore::new(&moto.sdk_config().await, "trawl-results");
     let server = HostileServer::start_plain().unwrap();
 
-    let run = RunItem::new(
-        &new_run_id(time::OffsetDateTime::now_utc()),
-        Target::Ecs,
-        1000,
-        now(),
-    );
+    let run = new_run(Target::Ecs, 1000);
     let urls: Vec<String> = (0..1000)
         .map(|i| server.url(&format!("/page?n={i}")))
         .collect();
@@ -55,10 +86,7 @@ async fn a_thousand_queued_records_then_polls_read_only_what_changed() {
 
     // Five workers (the real binary, aws sink) finish.
     for url in &urls[..5] {
-        let result = tokio::task::block_in_place(|| {
-            WorkerRun::aws(url, &run.run_id, &moto, "trawl-content", "trawl-results").run()
-        });
-        assert!(result.success(), "{}", result.stderr);
+        run_worker(&moto, url, &run.run_id);
     }
     let changed = store.poll(&run.run_id, Some(&quiet.cursor)).await.unwrap();
     let mut got: Vec<&str> = changed.records.iter().map(|r| r.url.as_str()).collect();
@@ -80,4 +108,248 @@ async fn a_thousand_queued_records_then_polls_read_only_what_changed() {
         store.poll(&run.run_id, None).await.unwrap().records.len(),
         1000
     );
+
+    // The runs list (TUI and `trawl runs`) counts by status.
+    let empty = tempfile::tempdir().unwrap();
+    let (listed, errors) = all_runs(LocalStore::new(empty.path()), Some(store.clone())).await;
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (listed[0].finished, listed[0].failed, listed[0].counted),
+        (5, 0, true)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retention_launch_failures_and_bodies_from_s3() {
+    let moto = Moto::start().unwrap();
+    moto.create_bucket(BUCKET).await.unwrap();
+    moto.create_results_table(TABLE).await.unwrap();
+    let aws = aws_for(&moto, None).await;
+    let store = aws.store().unwrap();
+    let server = HostileServer::start_plain().unwrap();
+
+    // --retain-days: the run item and every record carry the TTL.
+    let mut run = new_run(Target::Eks, 3);
+    run.expires_at = Some(trawl_scraper::record::expires_after_days(7));
+    let urls: Vec<String> = (0..3)
+        .map(|i| server.url(&format!("/page?r={i}")))
+        .collect();
+    let queued = store.create_run(&run, &urls).await.unwrap();
+    let ttl = run.expires_at.unwrap();
+    for url in &urls {
+        let r = moto.record(TABLE, &run.run_id, url).await.unwrap();
+        assert_eq!(r.expires_at, Some(ttl));
+    }
+    let item = moto
+        .dynamodb()
+        .await
+        .get_item()
+        .table_name(TABLE)
+        .key(
+            "run_id",
+            aws_sdk_dynamodb::types::AttributeValue::S(run.run_id.clone()),
+        )
+        .key(
+            "url_key",
+            aws_sdk_dynamodb::types::AttributeValue::S("#run".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        item.item().unwrap()["expires_at"].as_n().unwrap(),
+        &ttl.to_string(),
+        "the TTL attribute is a Number"
+    );
+
+    // A worker finishes the first URL (its record keeps the TTL); then the
+    // launch of all three "fails": only the two still QUEUED become FAILED.
+    run_worker(&moto, &urls[0], &run.run_id);
+    let marked = store
+        .mark_failed(
+            &queued,
+            "launch failed: RESOURCE:ENI (no free network interface)",
+        )
+        .await
+        .unwrap();
+    assert_eq!(marked, 2);
+    let done = moto.record(TABLE, &run.run_id, &urls[0]).await.unwrap();
+    assert_eq!(done.status(), Status::Done);
+    assert_eq!(done.expires_at, Some(ttl), "a worker's write keeps the TTL");
+    for url in &urls[1..] {
+        let r = moto.record(TABLE, &run.run_id, url).await.unwrap();
+        assert_eq!(r.status(), Status::Failed);
+        assert!(
+            r.error
+                .as_deref()
+                .unwrap()
+                .starts_with("launch failed: RESOURCE:ENI")
+        );
+        assert_eq!(r.expires_at, Some(ttl));
+    }
+
+    // The stored body: the start, decompressed, through a ranged GET.
+    let head = store.body_head(&done).await.unwrap();
+    let object = moto
+        .s3()
+        .await
+        .get_object()
+        .bucket(BUCKET)
+        .key(done.object_key.clone().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let gz = object.body.collect().await.unwrap().into_bytes();
+    let mut whole = Vec::new();
+    use std::io::Read;
+    flate2::read::GzDecoder::new(&gz[..])
+        .read_to_end(&mut whole)
+        .unwrap();
+    assert!(!head.is_empty() && whole.starts_with(&head));
+    assert_eq!(head.len(), whole.len().min(PREVIEW_BYTES));
+
+    // A big body (that does not compress): the preview is the first 64 KiB.
+    let big: Vec<u8> = (0..400_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut enc, &big).unwrap();
+    let mut big_record = Record::new(&run.run_id, "https://big.example/", 1);
+    big_record.target = Some(Target::Eks);
+    big_record.object_key = Some(format!("{}/{}/body", run.run_id, big_record.url_key));
+    moto.s3()
+        .await
+        .put_object()
+        .bucket(BUCKET)
+        .key(big_record.object_key.clone().unwrap())
+        .content_encoding("gzip")
+        .body(enc.finish().unwrap().into())
+        .send()
+        .await
+        .unwrap();
+    let head = store.body_head(&big_record).await.unwrap();
+    assert_eq!(head, big[..PREVIEW_BYTES]);
+
+    // The presigned URL fetches the object (plain GET, no credentials).
+    let url = store
+        .presigned_body_url(&done, Duration::from_secs(900))
+        .await
+        .unwrap();
+    assert!(
+        url.contains("X-Amz-Signature=") && url.contains("X-Amz-Expires=900"),
+        "{url}"
+    );
+    let fetched = http_get(&url);
+    assert!(
+        fetched.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&fetched[..fetched.len().min(300)])
+    );
+    assert!(
+        fetched.ends_with(&gz),
+        "the presigned URL serves the stored object"
+    );
+}
+
+/// A plain HTTP GET of a loopback URL; the raw response.
+fn http_get(url: &str) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("an http URL");
+    let (host, path) = rest.split_at(rest.find('/').unwrap());
+    assert!(host.starts_with("127.0.0.1:"), "loopback only: {host}");
+    let mut s = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_pool_view_reads_tagged_eips_free_and_associated() {
+    let moto = Moto::start().unwrap();
+    let (ips, instances) = moto
+        .create_eip_pool("trawl:pool=default", 5, 3)
+        .await
+        .unwrap();
+    // Addresses of another pool and untagged ones are not ours.
+    moto.create_eip_pool("trawl:pool=other", 2, 0)
+        .await
+        .unwrap();
+    moto.ec2().await.allocate_address().send().await.unwrap();
+
+    let aws = aws_for(&moto, Some("trawl:pool=default")).await;
+    let pool = trawl::aws::pool::read_pool(&aws, 1_000).await.unwrap();
+    assert_eq!(pool.tag, "trawl:pool=default");
+    assert_eq!(pool.addresses.len(), 5);
+    assert_eq!(pool.associated(), 3);
+    let mut got: Vec<&str> = pool
+        .addresses
+        .iter()
+        .map(|a| a.public_ip.as_str())
+        .collect();
+    let mut want: Vec<&str> = ips.iter().map(String::as_str).collect();
+    got.sort_unstable();
+    want.sort_unstable();
+    assert_eq!(got, want);
+    let mut held: Vec<&str> = pool
+        .addresses
+        .iter()
+        .filter_map(|a| a.instance_id.as_deref())
+        .collect();
+    held.sort_unstable();
+    let mut want: Vec<&str> = instances.iter().map(String::as_str).collect();
+    want.sort_unstable();
+    assert_eq!(held, want);
+
+    let bad = aws_for(&moto, Some("no-equals-sign")).await;
+    let e = trawl::aws::pool::read_pool(&bad, 0).await.unwrap_err();
+    assert!(
+        e.line.contains("not key=value") && e.line.contains("[pool]"),
+        "{e}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_table_bucket_and_wrong_region_say_what_to_do() {
+    let moto = Moto::start().unwrap();
+    moto.create_results_table(TABLE).await.unwrap();
+    let config = moto.sdk_config().await;
+
+    let missing = AwsStore::new(&config, "no-such-table");
+    let e = missing
+        .poll("r-20261124-000000-abcd", None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::NotFound);
+    assert!(
+        e.line
+            .contains("DynamoDB table no-such-table not found in region us-east-1")
+            && e.line.contains("trawl config"),
+        "{e}"
+    );
+
+    // The table exists, but in another region than the one configured.
+    let elsewhere = config
+        .clone()
+        .into_builder()
+        .region(aws_config::Region::new("eu-west-1"))
+        .build();
+    let e = AwsStore::new(&elsewhere, TABLE).runs().await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::NotFound);
+    assert!(
+        e.line.contains("region eu-west-1") && e.line.contains("AWS_REGION"),
+        "{e}"
+    );
+
+    let no_bucket = AwsStore::new(&config, TABLE).with_bucket(Some("no-such-bucket".into()));
+    let mut r = Record::new("r-20261124-000000-abcd", "https://a.example/", 1);
+    r.object_key = Some("r-20261124-000000-abcd/x/body".into());
+    let e = no_bucket.body_head(&r).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::NotFound);
+    assert!(e.line.contains("s3://no-such-bucket/"), "{e}");
 }

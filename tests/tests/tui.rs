@@ -7,30 +7,10 @@ use trawl_scraper::record::{Record, Status};
 use trawl_tests::env::{STUB_EGRESS_IP, safe_command, workspace_bin};
 use trawl_tests::hostile::HostileServer;
 use trawl_tests::tmux::Tmux;
-
-/// The environment a trawl under test gets: its own XDG folders, loopback
-/// allowed for its workers.
-fn trawl_env(home: &Path) -> Vec<(String, String)> {
-    [
-        ("XDG_DATA_HOME", home.join("data")),
-        ("XDG_STATE_HOME", home.join("state")),
-        ("XDG_CONFIG_HOME", home.join("config")),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.display().to_string()))
-    .chain([
-        ("TRAWL_ALLOW_CIDRS".to_owned(), "127.0.0.1/32".to_owned()),
-        ("TRAWL_TIMEOUT_SECS".to_owned(), "20".to_owned()),
-    ])
-    .collect()
-}
+use trawl_tests::trawl::{tmux_available, trawl_env};
 
 fn trawl(home: &Path, args: &[&str]) -> std::process::Output {
-    safe_command(workspace_bin("trawl"))
-        .envs(trawl_env(home))
-        .args(args)
-        .output()
-        .expect("run trawl")
+    trawl_tests::trawl::trawl(home, args, &[])
 }
 
 #[test]
@@ -90,18 +70,6 @@ fn headless_submit_of_nothing_valid_fails_clearly() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("holds no valid URL"), "{stderr}");
-}
-
-/// Whether tmux can run here; a loud skip otherwise.
-fn tmux_available() -> bool {
-    let ok = safe_command("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!("\n*** SKIPPED: tmux is not installed (scripts/test installs it) ***\n");
-    }
-    ok
 }
 
 /// Pastes `urls` (all valid, distinct) into the editor and submits them.

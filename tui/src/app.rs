@@ -3,13 +3,17 @@
 //! the effects, and draws once if anything visible changed. Nothing is drawn
 //! on a timer while idle (ticks redraw only while a run is active).
 
+use crate::aws::Aws;
+use crate::aws::problem::ErrorKind;
 use crate::cli::Cli;
 use crate::model::{Action, Effect, State, TargetOption, update};
+use crate::store::aws::AwsStore;
 use crate::store::local::{Driver, LocalStore};
 use crate::store::preview_text;
 use crate::targets::local::{INTERRUPTED, LocalRunner, RunControl};
 use crate::{terminal, ui};
 use futures::StreamExt;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use trawl_scraper::record::Target;
@@ -21,6 +25,14 @@ pub fn run(cli: &Cli) -> color_eyre::Result<()> {
         ..State::default()
     };
     state.targets = probe_targets(cli);
+    let today = time::OffsetDateTime::now_utc().unix_timestamp();
+    match runner.store.prune_expired(today) {
+        Ok(pruned) if !pruned.is_empty() => {
+            tracing::info!(runs = ?pruned, "deleted runs past their retention");
+        }
+        Ok(_) => {}
+        Err(e) => state.last_error = Some(e),
+    }
     state.fleet = crate::targets::local::idle_fleet();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -64,8 +76,11 @@ struct Runtime {
     tx: UnboundedSender<Action>,
     runner: LocalRunner,
     control: Option<RunControl>,
-    /// Polls the store for a run driven by another process (`--detach`).
+    /// Follows the attached run by polling its store: a local run another
+    /// process drives (`--detach`), or any EKS/ECS run.
     watcher: Option<tokio::task::JoinHandle<()>>,
+    /// AWS clients and names, when the config names an AWS resource.
+    aws: Option<Arc<Aws>>,
     frames: u64,
 }
 
@@ -79,11 +94,18 @@ async fn event_loop(
     spawn_input(tx.clone());
     spawn_signals(tx.clone());
     spawn_ticks(tx.clone());
+    let config = cli.config().unwrap_or_default();
+    let aws = if Aws::configured(&config) {
+        Some(Arc::new(Aws::load(&config).await))
+    } else {
+        None
+    };
     let mut rt = Runtime {
         tx,
         runner,
         control: None,
         watcher: None,
+        aws,
         frames: 0,
     };
     let mut startup = vec![Effect::ListRuns];
@@ -198,6 +220,17 @@ impl Runtime {
         self.runner.store.clone()
     }
 
+    /// The AWS results store, or why there is none.
+    fn aws_store(&self) -> Result<AwsStore, String> {
+        match &self.aws {
+            Some(aws) => aws.store(),
+            None => Err(
+                "no AWS results table in the trawl config: run `trawl init --terraform-output FILE`"
+                    .into(),
+            ),
+        }
+    }
+
     fn carry_out(&mut self, effect: Effect) {
         let tx = self.tx.clone();
         match effect {
@@ -222,15 +255,32 @@ impl Runtime {
                 }
             }
             Effect::ListRuns => {
-                let store = self.store();
-                tokio::task::spawn_blocking(move || {
-                    let _ = tx.send(match store.list_runs() {
-                        Ok(runs) => Action::RunsListed(runs),
-                        Err(e) => Action::Error(e),
-                    });
+                let (local, aws) = (self.store(), self.aws_store().ok());
+                tokio::spawn(async move {
+                    let (runs, errors) = crate::store::all_runs(local, aws).await;
+                    let _ = tx.send(Action::RunsListed(runs));
+                    if !errors.is_empty() {
+                        let _ = tx.send(Action::Error(errors.join("; ")));
+                    }
                 });
             }
-            Effect::Attach { run_id } => {
+            Effect::Attach { run_id, target } if target != Target::Local => {
+                self.stop_watching();
+                self.control = None;
+                match self.aws_store() {
+                    Ok(store) => {
+                        let every = self
+                            .aws
+                            .as_ref()
+                            .map_or(crate::aws::DEFAULT_POLL_INTERVAL, |a| a.poll_interval);
+                        self.watcher = Some(tokio::spawn(follow_aws_run(store, run_id, every, tx)));
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Action::Error(e));
+                    }
+                }
+            }
+            Effect::Attach { run_id, .. } => {
                 self.stop_watching();
                 let store = self.store();
                 let driver = store.driver(&run_id);
@@ -278,14 +328,78 @@ impl Runtime {
                     let _ = tx.send(Action::FileLoaded { path, result });
                 });
             }
-            Effect::LoadBody(record) => {
-                let store = self.store();
-                tokio::task::spawn_blocking(move || {
-                    let result = store.body(&record).map(|b| preview_text(&b));
+            Effect::LoadBody(record) if in_aws(&record) => {
+                let store = self.aws_store();
+                tokio::spawn(async move {
+                    let result = match store {
+                        Ok(store) => store
+                            .body_head(&record)
+                            .await
+                            .map(|b| preview_text(&b, record.bytes))
+                            .map_err(String::from),
+                        Err(e) => Err(e),
+                    };
                     let _ = tx.send(Action::BodyLoaded {
                         url_key: record.url_key.clone(),
                         result,
                     });
+                });
+            }
+            Effect::LoadBody(record) => {
+                let store = self.store();
+                tokio::task::spawn_blocking(move || {
+                    let result = store
+                        .body_head(&record)
+                        .map(|b| preview_text(&b, record.bytes));
+                    let _ = tx.send(Action::BodyLoaded {
+                        url_key: record.url_key.clone(),
+                        result,
+                    });
+                });
+            }
+            Effect::CopyBodyLink(record) if in_aws(&record) => {
+                let store = self.aws_store();
+                tokio::spawn(async move {
+                    let link = match store {
+                        Ok(store) => store
+                            .presigned_body_url(&record, PRESIGNED_FOR)
+                            .await
+                            .map_err(String::from),
+                        Err(e) => Err(e),
+                    };
+                    let _ = tx.send(match link {
+                        Ok(text) => Action::CopyReady {
+                            text,
+                            note: format!(
+                                "copied a presigned URL of the body (valid {} minutes)",
+                                PRESIGNED_FOR.as_secs() / 60
+                            ),
+                        },
+                        Err(e) => Action::Error(e),
+                    });
+                });
+            }
+            Effect::CopyBodyLink(record) => {
+                let path = self.store().body_path(&record);
+                let _ = tx.send(Action::CopyReady {
+                    text: path.display().to_string(),
+                    note: "copied the body's path (gzip)".into(),
+                });
+            }
+            Effect::LoadPool => {
+                let aws = self.aws.clone();
+                tokio::spawn(async move {
+                    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+                    let result = match aws {
+                        Some(aws) => crate::aws::pool::read_pool(&aws, now)
+                            .await
+                            .map_err(String::from),
+                        None => Err(
+                            "no [pool] tag in the trawl config: run `trawl init --terraform-output FILE`"
+                                .into(),
+                        ),
+                    };
+                    let _ = tx.send(Action::PoolLoaded(result));
                 });
             }
             Effect::Copy(text) => copy_osc52(&text),
@@ -295,7 +409,105 @@ impl Runtime {
     fn stop_watching(&mut self) {
         if let Some(w) = self.watcher.take() {
             w.abort();
+            // Its store's problems are no longer this screen's.
+            let _ = self.tx.send(Action::StoreStatus(None));
         }
+    }
+}
+
+/// How long a copied presigned URL of a body works.
+const PRESIGNED_FOR: Duration = Duration::from_secs(15 * 60);
+
+/// The longest pause between polls when AWS throttles or fails.
+const MAX_POLL_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Records of EKS and ECS runs live in DynamoDB and S3.
+fn in_aws(record: &trawl_scraper::record::Record) -> bool {
+    matches!(record.target, Some(Target::Eks | Target::Ecs))
+}
+
+/// Follows an EKS or ECS run: its run item, then every record once, then
+/// only what changed, every `every`. Throttling and failures slow the polls
+/// down (doubling, up to [`MAX_POLL_INTERVAL`]) and show in the status bar
+/// until a poll succeeds again; nothing stops the loop but detaching.
+async fn follow_aws_run(
+    store: AwsStore,
+    run_id: String,
+    every: Duration,
+    tx: UnboundedSender<Action>,
+) {
+    let mut delay = every;
+    let mut troubled = false;
+    let mut report =
+        |result: Result<(), crate::aws::problem::AwsError>, delay: &mut Duration| match result {
+            Ok(()) => {
+                *delay = every;
+                if std::mem::take(&mut troubled) {
+                    let _ = tx.send(Action::StoreStatus(None));
+                }
+            }
+            Err(e) => {
+                *delay = (*delay * 2).min(MAX_POLL_INTERVAL);
+                troubled = true;
+                let pace = if e.kind == ErrorKind::Throttled {
+                    format!("; polling every {} s", delay.as_secs())
+                } else {
+                    format!("; next try in {} s", delay.as_secs())
+                };
+                let _ = tx.send(Action::StoreStatus(Some(format!("{}{pace}", e.line))));
+            }
+        };
+    let run = loop {
+        match store.run(&run_id).await {
+            Ok(Some(run)) => {
+                report(Ok(()), &mut delay);
+                break run;
+            }
+            Ok(None) => {
+                let _ = tx.send(Action::Error(format!(
+                    "run {run_id} is not in DynamoDB table {}: `trawl runs` lists the runs",
+                    store.table()
+                )));
+                return;
+            }
+            Err(e) => report(Err(e), &mut delay),
+        }
+        tokio::time::sleep(delay).await;
+    };
+    let run_id = run.run_id.clone();
+    if tx.send(Action::RunStarted(run)).is_err() {
+        return;
+    }
+    let mut cursor: Option<String> = None;
+    loop {
+        match store.poll(&run_id, cursor.as_deref()).await {
+            Ok(poll) => {
+                report(Ok(()), &mut delay);
+                tracing::debug!(
+                    run_id,
+                    items_read = poll.items_read,
+                    changed = poll.records.len(),
+                    "polled"
+                );
+                let mut records = poll.records;
+                if cursor.is_none() {
+                    crate::store::listing_order(&mut records);
+                }
+                cursor = Some(poll.cursor);
+                if !records.is_empty()
+                    && tx
+                        .send(Action::Records {
+                            run_id: run_id.clone(),
+                            records,
+                        })
+                        .is_err()
+                {
+                    return;
+                }
+            }
+            Err(e) => report(Err(e), &mut delay),
+        }
+        tokio::time::sleep(delay).await;
     }
 }
 

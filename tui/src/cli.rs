@@ -2,9 +2,11 @@
 //! (`submit`, `runs`, `results`, `init`) and the hidden `worker` and
 //! `resume` run without it.
 
+use crate::aws::Aws;
 use crate::config::Config;
 use crate::model::{Action, Results};
 use crate::paths;
+use crate::store::aws::AwsStore;
 use crate::store::local::LocalStore;
 use crate::targets::local::{LocalRunner, default_concurrency};
 use crate::urls::{LineStatus, check_lines};
@@ -14,7 +16,7 @@ use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use trawl_scraper::config::WorkerArgs;
-use trawl_scraper::record::{Record, RunItem, Target, new_run_id, now};
+use trawl_scraper::record::{Record, Target};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -37,6 +39,12 @@ pub struct Cli {
     /// Local workers at once (default: 4 per core).
     #[arg(long, global = true, env = "TRAWL_CONCURRENCY")]
     pub concurrency: Option<usize>,
+
+    /// Keep a run's records this many days, then delete them (DynamoDB TTL
+    /// for EKS and ECS runs; local runs are deleted when trawl next starts).
+    /// Default: the config's `retain_days`, else forever.
+    #[arg(long, global = true, value_parser = clap::value_parser!(u32).range(1..))]
+    pub retain_days: Option<u32>,
 
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -94,6 +102,7 @@ impl Cli {
             .concurrency
             .or(config.local.and_then(|l| l.concurrency))
             .unwrap_or_else(default_concurrency);
+        let retain_days = self.retain_days.or(config.retain_days);
         let log_file = paths::log_file();
         if let Some(dir) = log_file.parent() {
             std::fs::create_dir_all(dir)
@@ -104,6 +113,7 @@ impl Cli {
             exe: std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?,
             concurrency,
             log_file,
+            retain_days,
         })
     }
 }
@@ -161,12 +171,7 @@ pub fn submit(cli: &Cli, file: &str, target: Target, detach: bool) -> ExitCode {
         Err(e) => return fail(e),
     };
     if detach {
-        let run = RunItem::new(
-            &new_run_id(time::OffsetDateTime::now_utc()),
-            Target::Local,
-            check.urls.len(),
-            now(),
-        );
+        let run = runner.new_run(check.urls.len());
         if let Err(e) = runner.store.create_run(&run, &check.urls) {
             return fail(e);
         }
@@ -265,39 +270,102 @@ pub fn resume(cli: &Cli, run_id: &str) -> ExitCode {
     })
 }
 
-pub fn runs() -> ExitCode {
+/// The AWS results store, when the config names a table.
+fn aws_store(cli: &Cli, rt: &tokio::runtime::Runtime) -> Result<Option<AwsStore>, String> {
+    let config = cli.config()?;
+    if config.table.is_none() {
+        return Ok(None);
+    }
+    rt.block_on(Aws::load(&config)).store().map(Some)
+}
+
+/// Local runs whose retention has passed are deleted first.
+fn local_store() -> LocalStore {
     let store = LocalStore::new(paths::local_store());
-    match store.list_runs() {
-        Err(e) => fail(e),
-        Ok(runs) if runs.is_empty() => {
-            eprintln!("no runs yet: `trawl submit FILE` or `trawl` to start one");
-            ExitCode::SUCCESS
+    match store.prune_expired(time::OffsetDateTime::now_utc().unix_timestamp()) {
+        Ok(pruned) if !pruned.is_empty() => {
+            tracing::info!(runs = ?pruned, "deleted runs past their retention")
         }
-        Ok(runs) => {
-            println!(
-                "{:<22}  {:<6}  {:<24}  {:>15}  {:>7}",
-                "RUN", "TARGET", "CREATED", "FINISHED/TOTAL", "FAILED"
-            );
-            for r in runs {
-                println!(
-                    "{:<22}  {:<6}  {:<24}  {:>15}  {:>7}",
-                    r.info.run_id,
-                    r.info.target.as_str(),
-                    r.info.created_at,
-                    format!("{}/{}", r.finished, r.info.url_count),
-                    r.failed
-                );
-            }
-            ExitCode::SUCCESS
-        }
+        Ok(_) => {}
+        Err(e) => eprintln!("trawl: {e}"),
+    }
+    store
+}
+
+pub fn runs(cli: &Cli) -> ExitCode {
+    let rt = runtime();
+    let aws = match aws_store(cli, &rt) {
+        Ok(a) => a,
+        Err(e) => return fail(e),
+    };
+    let (runs, errors) = rt.block_on(crate::store::all_runs(local_store(), aws));
+    for e in &errors {
+        eprintln!("trawl: {e}");
+    }
+    if runs.is_empty() && errors.is_empty() {
+        eprintln!("no runs yet: `trawl submit FILE` or `trawl` to start one");
+        return ExitCode::SUCCESS;
+    }
+    if !runs.is_empty() {
+        println!(
+            "{:<22}  {:<6}  {:<24}  {:>15}  {:>7}",
+            "RUN", "TARGET", "CREATED", "FINISHED/TOTAL", "FAILED"
+        );
+    }
+    for r in runs {
+        let (finished, failed) = if r.counted {
+            (r.finished.to_string(), r.failed.to_string())
+        } else {
+            ("?".to_owned(), "?".to_owned())
+        };
+        println!(
+            "{:<22}  {:<6}  {:<24}  {:>15}  {:>7}",
+            r.info.run_id,
+            r.info.target.as_str(),
+            r.info.created_at,
+            format!("{finished}/{}", r.info.url_count),
+            failed
+        );
+    }
+    if errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 
-pub fn results(run_id: &str, json: bool, csv: bool) -> ExitCode {
-    let store = LocalStore::new(paths::local_store());
-    let records = match store.read_run(run_id).and_then(|_| store.records(run_id)) {
+/// A run's records from whichever store holds it: the local store, else
+/// the AWS results table.
+fn run_records(cli: &Cli, run_id: &str) -> Result<Vec<Record>, String> {
+    let store = local_store();
+    if let Ok(_run) = store.read_run(run_id) {
+        return store.records(run_id);
+    }
+    let rt = runtime();
+    let Some(aws) = aws_store(cli, &rt)? else {
+        return Err(format!(
+            "no run {run_id} in {} (and no AWS results table in the config); `trawl runs` lists the runs",
+            store.root().display()
+        ));
+    };
+    rt.block_on(async {
+        if aws.run(run_id).await?.is_none() {
+            return Err(format!(
+                "no run {run_id} in {} or in DynamoDB table {}; `trawl runs` lists the runs",
+                store.root().display(),
+                aws.table()
+            ));
+        }
+        let mut records = aws.poll(run_id, None).await?.records;
+        crate::store::listing_order(&mut records);
+        Ok(records)
+    })
+}
+
+pub fn results(cli: &Cli, run_id: &str, json: bool, csv: bool) -> ExitCode {
+    let records = match run_records(cli, run_id) {
         Ok(r) => r,
-        Err(e) => return fail(format!("{e}; `trawl runs` lists the runs")),
+        Err(e) => return fail(e),
     };
     let mut out = std::io::stdout().lock();
     let written = if json {

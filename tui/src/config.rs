@@ -13,6 +13,12 @@ pub struct Config {
     pub bucket: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table: Option<String>,
+    /// Seconds between polls of the results table (default 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll_interval_secs: Option<u64>,
+    /// Days DynamoDB keeps a run's records (TTL); forever when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retain_days: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eks: Option<EksConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -123,6 +129,8 @@ impl Config {
             region: text("region"),
             bucket: text("bucket"),
             table: text("table"),
+            poll_interval_secs: None,
+            retain_days: None,
             eks,
             ecs,
             pool: text("eip_pool_tag").map(|tag| PoolConfig { tag }),

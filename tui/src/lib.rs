@@ -3,6 +3,7 @@
 //! back as actions; `app` runs the loop; `cli` the headless commands.
 
 pub mod app;
+pub mod aws;
 pub mod cli;
 pub mod config;
 pub mod model;

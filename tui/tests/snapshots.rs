@@ -7,8 +7,8 @@ use ratatui::backend::TestBackend;
 use ratatui::style::Color;
 use ratatui_textarea::CursorMove;
 use trawl::model::{
-    Fleet, NodeState, NodeView, Overlay, Pane, PhaseCounts, RunInfo, RunSummary, SortKey, State,
-    TargetOption, TaskGroup,
+    EipPool, Fleet, NodeState, NodeView, Overlay, Pane, PhaseCounts, PoolAddress, RunInfo,
+    RunSummary, SortKey, State, TargetOption, TaskGroup,
 };
 use trawl::ui::draw;
 use trawl_scraper::record::{
@@ -415,10 +415,71 @@ fn dialogs() {
             ),
             finished: [10_000, 118, 3, 2500][i % 4],
             failed: [12, 0, 1, 40][i % 4],
+            // AWS counts only the newest runs: older ones show "?".
+            counted: i < 6 || i % 3 == 1,
         })
         .collect();
     s.overlay = Some(Overlay::Runs { selected: 2 });
     snap!("runs", s);
+}
+
+/// The pool: 6 EIPs held by nodes of the fleet and 3 free; some URLs
+/// left from IPs outside it (nodes that found the pool empty).
+fn pool_state() -> State {
+    let mut s = big();
+    let mut addresses: Vec<PoolAddress> = s
+        .fleet
+        .nodes
+        .iter()
+        .filter(|n| n.pool_eip)
+        .take(6)
+        .enumerate()
+        .map(|(i, n)| PoolAddress {
+            public_ip: n.public_ip.clone().unwrap(),
+            allocation_id: format!("eipalloc-0a1b2c3d4e5f6{i:04}"),
+            instance_id: Some(format!("i-0123456789abc{i:04}")),
+            private_ip: Some(format!("10.0.0.{}", 10 + i)),
+        })
+        .collect();
+    addresses.extend((0..3).map(|i| PoolAddress {
+        public_ip: format!("203.0.113.{}", 201 + i),
+        allocation_id: format!("eipalloc-0f0f0f0f0f0f0{i:04}"),
+        instance_id: None,
+        private_ip: None,
+    }));
+    s.pool.pool = Some(EipPool {
+        tag: "trawl:pool=default".into(),
+        addresses,
+        read_at: NOW - 4,
+    });
+    s.overlay = Some(Overlay::Pool { scroll: 0 });
+    s
+}
+
+#[test]
+fn pool_view() {
+    let s = pool_state();
+    snap!("pool", s, 80, 24);
+    snap!("pool", s, 200, 50);
+
+    // A failed read keeps the last pool and says what to do.
+    let mut s = pool_state();
+    s.pool.error = Some(
+        "access denied reading the Elastic IP pool: the AWS identity in use may not ec2:DescribeAddresses on Elastic IPs tagged trawl:pool=default; attach the operator policy from `terraform output operator_policy_arn` to it".into(),
+    );
+    s.pool.loading = true;
+    snap!("pool_error", s, 80, 24);
+
+    // ECS: no Elastic IPs, and the view says why.
+    let mut s = base();
+    s.target = Target::Ecs;
+    s.pool.pool = Some(EipPool {
+        tag: "trawl:pool=default".into(),
+        addresses: Vec::new(),
+        read_at: NOW,
+    });
+    s.overlay = Some(Overlay::Pool { scroll: 0 });
+    snap!("pool_ecs_empty", s, 80, 24);
 }
 
 #[test]
@@ -609,6 +670,7 @@ fn big_like(s: &State) -> State {
             info: RunInfo::new(RUN, Target::Eks, 10 + i, ts(NOW - 3600, 0)),
             finished: i,
             failed: 1,
+            counted: true,
         })
         .collect();
     n.editor

@@ -90,21 +90,25 @@ pub async fn load_config(dns: Dns) -> aws_config::SdkConfig {
         .await
 }
 
+/// An S3 client for `config`. A custom endpoint (moto, LocalStack, a VPC
+/// endpoint by IP) needs path-style addressing; AWS itself uses
+/// virtual-hosted style.
+pub fn s3_client(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(config.endpoint_url().is_some())
+            .build(),
+    )
+}
+
 impl AwsSink {
     pub async fn new(bucket: String, table: String, dns: Dns) -> Self {
         Self::from_config(&load_config(dns).await, bucket, table)
     }
 
     pub fn from_config(config: &aws_config::SdkConfig, bucket: String, table: String) -> Self {
-        // A custom endpoint (moto, LocalStack, a VPC endpoint by IP) needs
-        // path-style S3 addressing; AWS itself uses virtual-hosted style.
-        let custom_endpoint = config.endpoint_url().map(str::to_owned);
-        let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(config)
-                .force_path_style(custom_endpoint.is_some())
-                .build(),
-        );
-        let endpoint = match (custom_endpoint, config.region()) {
+        let s3 = s3_client(config);
+        let endpoint = match (config.endpoint_url().map(str::to_owned), config.region()) {
             (Some(url), _) => url,
             (None, Some(region)) => format!("AWS region {region}"),
             (None, None) => "AWS (no region set: set AWS_REGION)".to_owned(),

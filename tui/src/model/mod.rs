@@ -4,10 +4,12 @@
 //! outside (terminal input, targets, stores, signals) sends Actions.
 
 pub mod fleet;
+pub mod pool;
 pub mod results;
 mod update;
 
 pub use fleet::{Fleet, NodeState, NodeView, PhaseCounts, TaskGroup};
+pub use pool::{EipPool, PoolAddress, PoolView};
 pub use results::{Results, SortKey};
 pub use update::update;
 
@@ -74,6 +76,11 @@ pub enum Overlay {
     Filter {
         text: String,
     },
+    /// The Elastic IP pool: each address free or associated, and the
+    /// egress IPs outside it.
+    Pool {
+        scroll: u16,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,7 +98,10 @@ pub type RunInfo = trawl_scraper::record::RunItem;
 pub struct RunSummary {
     pub info: RunInfo,
     pub finished: usize,
+    /// FAILED or BLOCKED.
     pub failed: usize,
+    /// The counts were read (the AWS store counts only the newest runs).
+    pub counted: bool,
 }
 
 /// The URL editor: the text and what its lines are.
@@ -175,6 +185,11 @@ pub struct State {
     pub overlay: Option<Overlay>,
     /// The last error, shown in the status bar until the next one.
     pub last_error: Option<String>,
+    /// A lasting problem with the results store (AWS unreachable, access
+    /// denied, throttling): shown until a poll succeeds again.
+    pub store_problem: Option<String>,
+    /// The Elastic IP pool (EKS), read on demand.
+    pub pool: PoolView,
     /// A short note (e.g. "copied"), shown until the next action.
     pub message: Option<String>,
     pub completions: Completions,
@@ -215,6 +230,8 @@ impl Default for State {
             runs: Vec::new(),
             overlay: None,
             last_error: None,
+            store_problem: None,
+            pool: PoolView::default(),
             message: None,
             completions: Completions::default(),
             submitting: false,
@@ -229,6 +246,12 @@ impl Default for State {
 impl State {
     pub fn target_option(&self, target: Target) -> Option<&TargetOption> {
         self.targets.iter().find(|t| t.target == target)
+    }
+
+    /// The error the status bar shows: a lasting store problem first (it
+    /// says what to fix), else the last error.
+    pub fn shown_error(&self) -> Option<&str> {
+        self.store_problem.as_deref().or(self.last_error.as_deref())
     }
 
     /// The run is still going: not every URL is final.
@@ -270,6 +293,16 @@ pub enum Action {
     },
     /// Something failed; the program goes on.
     Error(String),
+    /// The results store's health: the problem, or None once it answers.
+    StoreStatus(Option<String>),
+    /// The Elastic IP pool was read (or why not).
+    PoolLoaded(Result<EipPool, String>),
+    /// Text to put on the clipboard, made elsewhere (a presigned URL), and
+    /// the note that says what it is.
+    CopyReady {
+        text: String,
+        note: String,
+    },
     /// SIGTERM, SIGHUP: leave now.
     Terminate,
 }
@@ -287,10 +320,17 @@ pub enum Effect {
     },
     Attach {
         run_id: String,
+        /// Where it ran: local runs are on disk, EKS and ECS runs in AWS.
+        target: Target,
     },
     ListRuns,
     LoadFile(String),
     LoadBody(Box<Record>),
+    /// Copy a link to the stored body: a presigned S3 URL (AWS) or the
+    /// file's path (local).
+    CopyBodyLink(Box<Record>),
+    /// Read the Elastic IP pool.
+    LoadPool,
     /// Put text on the clipboard (OSC 52).
     Copy(String),
     Quit,

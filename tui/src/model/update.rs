@@ -19,7 +19,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         Action::Tick(now) => {
             state.now = now;
             state.completions.advance(now);
-            Vec::new()
+            refresh_pool_if_stale(state)
         }
         Action::TargetsProbed(targets) => {
             state.targets = targets;
@@ -79,10 +79,52 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             state.submitting = false;
             Vec::new()
         }
+        Action::StoreStatus(problem) => {
+            state.store_problem = problem;
+            Vec::new()
+        }
+        Action::PoolLoaded(result) => {
+            state.pool.loading = false;
+            match result {
+                Ok(pool) => {
+                    state.pool.pool = Some(pool);
+                    state.pool.error = None;
+                }
+                Err(e) => state.pool.error = Some(e),
+            }
+            Vec::new()
+        }
+        Action::CopyReady { text, note } => {
+            state.message = Some(note);
+            vec![Effect::Copy(text)]
+        }
         Action::Terminate => {
             state.should_quit = true;
             vec![Effect::Quit]
         }
+    }
+}
+
+/// Seconds after which an open pool view reads the pool again.
+pub const POOL_REFRESH_SECS: i64 = 15;
+
+fn load_pool(state: &mut State) -> Vec<Effect> {
+    if state.pool.loading {
+        return Vec::new();
+    }
+    state.pool.loading = true;
+    state.pool.asked_at = state.now;
+    vec![Effect::LoadPool]
+}
+
+/// While the pool view is open, it stays current (and a failed read is
+/// tried again).
+fn refresh_pool_if_stale(state: &mut State) -> Vec<Effect> {
+    let open = matches!(state.overlay, Some(Overlay::Pool { .. }));
+    if open && state.now - state.pool.asked_at >= POOL_REFRESH_SECS {
+        load_pool(state)
+    } else {
+        Vec::new()
     }
 }
 
@@ -194,6 +236,10 @@ fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             Vec::new()
         }
         KeyCode::Char('y') => copy_selected(state),
+        KeyCode::Char('e') => {
+            state.overlay = Some(Overlay::Pool { scroll: 0 });
+            load_pool(state)
+        }
         KeyCode::Enter if state.focus == Pane::Results => open_detail(state),
         _ => {
             navigate(state, key);
@@ -257,6 +303,19 @@ fn on_overlay_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
                     state.overlay = Some(Overlay::Detail { url_key, scroll });
                     return copy_selected(state);
                 }
+                KeyCode::Char('p') => {
+                    let record = state.results.get(&url_key).cloned();
+                    state.overlay = Some(Overlay::Detail { url_key, scroll });
+                    return match record {
+                        Some(r) if r.object_key.is_some() => {
+                            vec![Effect::CopyBodyLink(Box::new(r))]
+                        }
+                        _ => {
+                            state.message = Some("no body was stored for this URL".into());
+                            Vec::new()
+                        }
+                    };
+                }
                 KeyCode::Down | KeyCode::Char('j') => scroll.saturating_add(1),
                 KeyCode::Up | KeyCode::Char('k') => scroll.saturating_sub(1),
                 KeyCode::PageDown | KeyCode::Char(' ') => scroll.saturating_add(10),
@@ -275,6 +334,7 @@ fn on_overlay_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
                     return match state.runs.get(selected) {
                         Some(run) => vec![Effect::Attach {
                             run_id: run.info.run_id.clone(),
+                            target: run.info.target,
                         }],
                         None => Vec::new(),
                     };
@@ -284,6 +344,23 @@ fn on_overlay_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
                 _ => selected,
             };
             state.overlay = Some(Overlay::Runs { selected });
+            Vec::new()
+        }
+        Overlay::Pool { scroll } => {
+            let scroll = match key.code {
+                KeyCode::Esc | KeyCode::Char('q') | KeyCode::Char('e') => return Vec::new(),
+                KeyCode::Char('r') => {
+                    state.overlay = Some(Overlay::Pool { scroll });
+                    return load_pool(state);
+                }
+                KeyCode::Down | KeyCode::Char('j') => scroll.saturating_add(1),
+                KeyCode::Up | KeyCode::Char('k') => scroll.saturating_sub(1),
+                KeyCode::PageDown | KeyCode::Char(' ') => scroll.saturating_add(10),
+                KeyCode::PageUp => scroll.saturating_sub(10),
+                KeyCode::Home | KeyCode::Char('g') => 0,
+                _ => scroll,
+            };
+            state.overlay = Some(Overlay::Pool { scroll });
             Vec::new()
         }
         Overlay::LoadFile { mut path } => match key.code {

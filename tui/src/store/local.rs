@@ -35,11 +35,7 @@ impl LocalStore {
         let submitted = now();
         let mut records = Vec::with_capacity(urls.len());
         for url in urls {
-            let mut r = Record::new(&run.run_id, url, 1);
-            r.status = Some(Status::Queued);
-            r.target = Some(run.target);
-            r.submitted_at = Some(submitted.clone());
-            r.updated_at = Some(submitted.clone());
+            let r = super::queued_record(run, url, &submitted);
             let path = self.sink.record_path(&r);
             match read_record(&path).map_err(|e| e.0)? {
                 Some(existing) => records.push(existing),
@@ -51,6 +47,35 @@ impl LocalStore {
             }
         }
         Ok(records)
+    }
+
+    /// Deletes the runs whose retention (`--retain-days`) has passed, as
+    /// DynamoDB's TTL does for AWS runs. Returns the run ids deleted.
+    pub fn prune_expired(&self, now_unix: i64) -> Result<Vec<String>, String> {
+        let entries = match std::fs::read_dir(self.root()) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(format!("cannot list {}: {e}", self.root().display())),
+        };
+        let mut pruned = Vec::new();
+        for entry in entries.flatten() {
+            let Some(run_id) = entry.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            let Ok(run) = self.read_run(&run_id) else {
+                continue;
+            };
+            // A run something still drives is kept until it ends.
+            if run.expires_at.is_some_and(|t| t <= now_unix)
+                && self.driver(&run_id) == Driver::Nobody
+            {
+                let dir = self.root().join(&run_id);
+                std::fs::remove_dir_all(&dir)
+                    .map_err(|e| format!("cannot delete expired run {}: {e}", dir.display()))?;
+                pruned.push(run_id);
+            }
+        }
+        Ok(pruned)
     }
 
     pub fn read_run(&self, run_id: &str) -> Result<RunItem, String> {
@@ -75,7 +100,7 @@ impl LocalStore {
                 Err(e) => tracing::warn!(error = %e.0, "skipping an unreadable record"),
             }
         }
-        out.sort_by(|a, b| a.submitted_at.cmp(&b.submitted_at).then(a.url.cmp(&b.url)));
+        super::listing_order(&mut out);
         Ok(out)
     }
 
@@ -161,19 +186,18 @@ impl LocalStore {
         read_record(&self.sink.record_path(&Record::new(run_id, url, 1))).map_err(|e| e.0)
     }
 
-    /// The stored body, decompressed, for the detail view's preview.
-    pub fn body(&self, record: &Record) -> Result<Vec<u8>, String> {
-        let path = self.sink.body_path(record);
+    /// Where the record's body is stored (gzip).
+    pub fn body_path(&self, record: &Record) -> std::path::PathBuf {
+        self.sink.body_path(record)
+    }
+
+    /// The start of the stored body, decompressed, for the preview.
+    pub fn body_head(&self, record: &Record) -> Result<Vec<u8>, String> {
+        let path = self.body_path(record);
         let file = std::fs::File::open(&path)
             .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-        let mut out = Vec::new();
-        use std::io::Read;
-        // The preview needs little: stop after 64 KiB.
-        flate2::read::GzDecoder::new(file)
-            .take(64 * 1024)
-            .read_to_end(&mut out)
-            .map_err(|e| format!("cannot decompress {}: {e}", path.display()))?;
-        Ok(out)
+        super::gunzip_head(std::io::BufReader::new(file))
+            .map_err(|e| format!("cannot decompress {}: {e}", path.display()))
     }
 }
 
@@ -207,6 +231,7 @@ pub fn summarise(info: RunInfo, records: &[Record]) -> RunSummary {
         info,
         finished,
         failed,
+        counted: true,
     }
 }
 

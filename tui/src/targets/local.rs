@@ -23,6 +23,8 @@ pub struct LocalRunner {
     pub concurrency: usize,
     /// Workers' JSON logs are appended here.
     pub log_file: PathBuf,
+    /// Runs are deleted this many days after submission (`--retain-days`).
+    pub retain_days: Option<u32>,
 }
 
 /// Stops a launched run: no new workers; running ones are killed; what is
@@ -44,16 +46,25 @@ pub fn default_concurrency() -> usize {
 }
 
 impl LocalRunner {
+    /// A new local run's item: a fresh run id, now, the retention.
+    pub fn new_run(&self, url_count: usize) -> RunItem {
+        let mut run = RunItem::new(
+            &new_run_id(time::OffsetDateTime::now_utc()),
+            Target::Local,
+            url_count,
+            now(),
+        );
+        run.expires_at = self
+            .retain_days
+            .map(trawl_scraper::record::expires_after_days);
+        run
+    }
+
     /// Writes the run item and QUEUED records, announces the run
     /// (`RunStarted`, then the QUEUED records) and launches its workers.
     /// Errors come back as `Action::Error`.
     pub fn submit(&self, urls: Vec<String>, tx: mpsc::UnboundedSender<Action>) -> RunControl {
-        let run = RunItem::new(
-            &new_run_id(time::OffsetDateTime::now_utc()),
-            Target::Local,
-            urls.len(),
-            now(),
-        );
+        let run = self.new_run(urls.len());
         let (cancel, cancelled) = watch::channel(false);
         let runner = self.clone();
         tokio::spawn(async move {

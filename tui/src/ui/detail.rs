@@ -231,8 +231,8 @@ fn record(f: &mut Flow<'_>, state: &State, r: &Record, theme: &Theme) {
     match r.egress_ip.as_deref() {
         Some(ip) => {
             let mut v = vec![raw(ip)];
-            if state.fleet.pool_total.is_some() {
-                if pool_ips(&state.fleet).contains(ip) {
+            if let Some(pool) = pool_ips(state) {
+                if pool.contains(ip) {
                     v.push(Span::styled("  ◆ pool EIP", theme.ok()));
                 } else {
                     v.push(Span::styled("  ○ not a pool EIP", theme.warn()));

@@ -346,6 +346,17 @@ pub fn runs(buf: &mut Buffer, area: Rect, state: &State, selected: usize, theme:
             };
             put(buf, x, y, w, &created, theme.dim());
         }
+        if !run.counted {
+            // Not counted (older AWS runs): attaching reads them.
+            if let Some((x, w)) = at(3) {
+                let text = format!("?/{}", thousands(total));
+                put_right(buf, x, y, w, &text, theme.dim());
+            }
+            if let Some((x, w)) = at(4) {
+                put_right(buf, x, y, w, "?", theme.dim());
+            }
+            continue;
+        }
         if let Some((x, w)) = at(3) {
             let style = if run.finished >= total {
                 theme.ok()

@@ -30,6 +30,7 @@ pub const GROUPS: [Group; 4] = [
             ("t", "cycle the target"),
             ("x", "cancel the run"),
             ("r", "runs list (reattach)"),
+            ("e", "Elastic IP pool"),
         ],
     ),
     (
@@ -40,6 +41,7 @@ pub const GROUPS: [Group; 4] = [
             ("S", "reverse the sort"),
             ("f", "follow the newest"),
             ("y", "copy URL+object (OSC52)"),
+            ("p (details)", "copy the body's link"),
         ],
     ),
     (

@@ -42,14 +42,27 @@ impl Hasher for Fnv {
 pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
 pub type FastSet<K> = HashSet<K, BuildHasherDefault<Fnv>>;
 
-/// The public IPs of the fleet's nodes that are pool Elastic IPs.
-pub fn pool_ips(fleet: &Fleet) -> FastSet<&str> {
+/// The pool's Elastic IPs, when a pool is known: the addresses read from
+/// EC2 (the EIP view) and the fleet's nodes that hold a pool EIP. None
+/// where there is no pool to compare with (local, ECS, pool not read).
+pub fn pool_ips(state: &State) -> Option<FastSet<&str>> {
+    let read = state.pool.pool.as_ref();
+    if read.is_none() && state.fleet.pool_total.is_none() {
+        return None;
+    }
+    let mut pool: FastSet<&str> = nodes_with_pool_eips(&state.fleet).collect();
+    if let Some(p) = read {
+        pool.extend(p.addresses.iter().map(|a| a.public_ip.as_str()));
+    }
+    Some(pool)
+}
+
+fn nodes_with_pool_eips(fleet: &Fleet) -> impl Iterator<Item = &str> {
     fleet
         .nodes
         .iter()
         .filter(|n| n.pool_eip)
         .filter_map(|n| n.public_ip.as_deref())
-        .collect()
 }
 
 #[derive(Debug, Default)]
@@ -64,7 +77,7 @@ pub struct IpStats<'a> {
     /// URLs that left from an IP that is not a pool EIP; None when there is
     /// no pool (local, or the pool size is not known).
     pub non_pool: Option<usize>,
-    pub pool: FastSet<&'a str>,
+    pub pool: Option<FastSet<&'a str>>,
 }
 
 impl<'a> IpStats<'a> {
@@ -81,8 +94,8 @@ impl<'a> IpStats<'a> {
                 _ => {}
             }
         }
-        let pool = pool_ips(&state.fleet);
-        let non_pool = state.fleet.pool_total.map(|_| {
+        let pool = pool_ips(state);
+        let non_pool = pool.as_ref().map(|pool| {
             counts
                 .iter()
                 .filter(|(ip, _)| !pool.contains(*ip))
@@ -234,8 +247,8 @@ pub fn draw(
     let (bar_on, _) = theme.gauge();
     for (ip, n) in stats.by_ip.iter().take(shown) {
         let mut x = inner.x;
-        if stats.non_pool.is_some() {
-            let (mark, style) = if stats.pool.contains(ip) {
+        if let Some(pool) = &stats.pool {
+            let (mark, style) = if pool.contains(ip) {
                 ("◆", theme.ok())
             } else {
                 ("○", theme.warn())

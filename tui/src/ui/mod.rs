@@ -14,6 +14,7 @@ pub mod editor;
 pub mod fleet;
 pub mod help;
 pub mod ip_summary;
+pub mod pool;
 pub mod results;
 pub mod status_bar;
 pub mod targets;
@@ -244,7 +245,7 @@ pub fn draw(frame: &mut Frame, state: &State) {
     // Narrow screens give the last error a line of its own: it says what
     // to do, and the status line has no room to say it in full.
     let error_line =
-        state.last_error.is_some() && area.width < ERROR_INLINE_MIN_WIDTH && area.height >= 12;
+        state.shown_error().is_some() && area.width < ERROR_INLINE_MIN_WIDTH && area.height >= 12;
     let a = layout(area, state.focus, wanted, if error_line { 2 } else { 1 });
     let focus = state.focus;
 
@@ -296,6 +297,7 @@ pub fn draw(frame: &mut Frame, state: &State) {
         }
         Some(Overlay::Runs { selected }) => dialog::runs(buf, over, state, *selected, &theme),
         Some(Overlay::LoadFile { path }) => dialog::load_file(buf, over, path, &theme),
+        Some(Overlay::Pool { scroll }) => pool::draw(buf, over, state, *scroll, &theme),
         // Typed in the results pane's bottom border when it has one.
         Some(Overlay::Filter { text }) if a.results.collapsed || a.results.area.height < 3 => {
             let bottom = Rect {

@@ -104,7 +104,7 @@ fn counts<'a>(state: &State, short: bool, theme: &Theme) -> Vec<Span<'a>> {
 /// The last error on a line of its own (narrow screens), cut with "…" only
 /// when wider than the screen.
 pub fn draw_error(buf: &mut Buffer, area: Rect, state: &State, theme: &Theme) {
-    if let Some(e) = &state.last_error {
+    if let Some(e) = state.shown_error() {
         let spans = [Span::styled(format!("✗ {e}"), theme.error())];
         put_spans(
             buf,
@@ -182,7 +182,7 @@ pub fn draw(buf: &mut Buffer, area: Rect, state: &State, theme: &Theme, error_ab
             min_width: Some(12),
         });
     }
-    if let Some(e) = state.last_error.as_ref().filter(|_| !error_above) {
+    if let Some(e) = state.shown_error().filter(|_| !error_above) {
         parts.push(Part {
             priority: 10,
             spans: vec![Span::styled(format!("✗ {e}"), theme.error())],
