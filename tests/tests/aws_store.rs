@@ -353,3 +353,85 @@ async fn missing_table_bucket_and_wrong_region_say_what_to_do() {
     assert_eq!(e.kind, ErrorKind::NotFound);
     assert!(e.line.contains("s3://no-such-bucket/"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn throttling_lost_answers_access_denied_and_expired_credentials() {
+    use trawl_tests::fault_proxy::{Fault, FaultKind, FaultProxy, Rule, When};
+    let moto = Moto::start().unwrap();
+    moto.create_results_table(TABLE).await.unwrap();
+    moto.create_bucket(BUCKET).await.unwrap();
+    let proxy = FaultProxy::start(&moto.endpoint()).unwrap();
+    let mut aws = aws_for(&moto, Some("trawl:pool=default")).await;
+    aws.sdk = aws
+        .sdk
+        .into_builder()
+        .endpoint_url(proxy.endpoint())
+        .build();
+    let store = aws.store().unwrap();
+
+    // Partly throttled transactions (AWS cancels them with a ThrottlingError
+    // reason) are retried with backoff; an answer lost after DynamoDB wrote
+    // the items is retried too, and the retry finds our own records.
+    proxy.add(Rule::new(
+        "TransactWriteItems",
+        Fault::TransactionThrottled,
+        When::FirstN(3),
+    ));
+    proxy.add(Rule::new(
+        "TransactWriteItems",
+        Fault::LoseResponse,
+        When::EveryNth(2),
+    ));
+    let run = new_run(Target::Eks, 250);
+    let urls: Vec<String> = (0..250).map(|i| format!("https://site{i}.example/")).collect();
+    let queued = store.create_run(&run, &urls).await.unwrap();
+    assert_eq!(queued.len(), 250);
+    assert!(queued.iter().all(|r| r.status() == Status::Queued));
+    let stats = proxy.stats().op("TransactWriteItems");
+    assert_eq!(stats.injected(FaultKind::TransactionThrottled), 3);
+    assert!(stats.injected(FaultKind::LoseResponse) >= 1, "{stats:?}");
+    proxy.clear();
+    assert_eq!(
+        store.poll(&run.run_id, None).await.unwrap().records.len(),
+        250,
+        "every record once, none lost, none doubled"
+    );
+
+    proxy.add(Rule::new("Query", Fault::AccessDenied, When::Always));
+    let e = store.poll(&run.run_id, None).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::AccessDenied);
+    assert!(
+        e.line.contains("dynamodb:Query") && e.line.contains("operator_policy_arn"),
+        "{e}"
+    );
+    proxy.clear();
+
+    proxy.add(Rule::new("GetItem", Fault::ExpiredToken, When::Always));
+    let e = store.run(&run.run_id).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Credentials);
+    assert!(e.line.contains("expired") && e.line.contains("aws sso login"), "{e}");
+    proxy.clear();
+
+    // Throttling beyond the SDK's own retries: the caller is told to slow down.
+    proxy.add(Rule::new("Query", Fault::Throttling, When::Always));
+    let e = store.poll(&run.run_id, None).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Throttled, "{e}");
+    assert!(proxy.stats().op("Query").injected(FaultKind::Throttling) >= 2);
+    proxy.clear();
+
+    proxy.add(Rule::new("DescribeAddresses", Fault::AccessDenied, When::Always));
+    let e = trawl::aws::pool::read_pool(&aws, 0).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::AccessDenied);
+    assert!(e.line.contains("ec2:DescribeAddresses"), "{e}");
+
+    proxy.add(Rule::new("GetObject", Fault::AccessDenied, When::Always));
+    let mut r = queued[0].clone();
+    r.object_key = Some(format!("{}/{}/body", r.run_id, r.url_key));
+    let e = store.body_head(&r).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::AccessDenied);
+    assert!(e.line.contains("s3:GetObject"), "{e}");
+    proxy.clear();
+
+    // Once AWS answers again, so does the store.
+    assert_eq!(store.poll(&run.run_id, None).await.unwrap().records.len(), 250);
+}

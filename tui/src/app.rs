@@ -6,7 +6,7 @@
 use crate::aws::Aws;
 use crate::aws::problem::ErrorKind;
 use crate::cli::Cli;
-use crate::model::{Action, Effect, State, TargetOption, update};
+use crate::model::{Action, Effect, State, StoreKind, TargetOption, update};
 use crate::store::aws::AwsStore;
 use crate::store::local::{Driver, LocalStore};
 use crate::store::preview_text;
@@ -328,7 +328,10 @@ impl Runtime {
                     let _ = tx.send(Action::FileLoaded { path, result });
                 });
             }
-            Effect::LoadBody(record) if in_aws(&record) => {
+            Effect::LoadBody {
+                record,
+                store: StoreKind::Aws,
+            } => {
                 let store = self.aws_store();
                 tokio::spawn(async move {
                     let result = match store {
@@ -345,7 +348,10 @@ impl Runtime {
                     });
                 });
             }
-            Effect::LoadBody(record) => {
+            Effect::LoadBody {
+                record,
+                store: StoreKind::Local,
+            } => {
                 let store = self.store();
                 tokio::task::spawn_blocking(move || {
                     let result = store
@@ -357,7 +363,10 @@ impl Runtime {
                     });
                 });
             }
-            Effect::CopyBodyLink(record) if in_aws(&record) => {
+            Effect::CopyBodyLink {
+                record,
+                store: StoreKind::Aws,
+            } => {
                 let store = self.aws_store();
                 tokio::spawn(async move {
                     let link = match store {
@@ -379,7 +388,10 @@ impl Runtime {
                     });
                 });
             }
-            Effect::CopyBodyLink(record) => {
+            Effect::CopyBodyLink {
+                record,
+                store: StoreKind::Local,
+            } => {
                 let path = self.store().body_path(&record);
                 let _ = tx.send(Action::CopyReady {
                     text: path.display().to_string(),
@@ -420,11 +432,6 @@ const PRESIGNED_FOR: Duration = Duration::from_secs(15 * 60);
 
 /// The longest pause between polls when AWS throttles or fails.
 const MAX_POLL_INTERVAL: Duration = Duration::from_secs(30);
-
-/// Records of EKS and ECS runs live in DynamoDB and S3.
-fn in_aws(record: &trawl_scraper::record::Record) -> bool {
-    matches!(record.target, Some(Target::Eks | Target::Ecs))
-}
 
 /// Follows an EKS or ECS run: its run item, then every record once, then
 /// only what changed, every `every`. Throttling and failures slow the polls

@@ -307,6 +307,31 @@ pub enum Action {
     Terminate,
 }
 
+/// Where a run's records and bodies are: local runs on disk, EKS and ECS
+/// runs in DynamoDB and S3 (a record's own `target` says where its worker
+/// ran, which is not always where its run is kept).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreKind {
+    Local,
+    Aws,
+}
+
+impl StoreKind {
+    pub fn of(target: Target) -> StoreKind {
+        match target {
+            Target::Local => StoreKind::Local,
+            Target::Eks | Target::Ecs => StoreKind::Aws,
+        }
+    }
+}
+
+impl State {
+    /// Where the run on screen is kept.
+    pub fn store_kind(&self) -> StoreKind {
+        StoreKind::of(self.run.as_ref().map_or(self.target, |r| r.target))
+    }
+}
+
 /// What `update` asks the runtime to do.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Effect {
@@ -325,10 +350,16 @@ pub enum Effect {
     },
     ListRuns,
     LoadFile(String),
-    LoadBody(Box<Record>),
+    LoadBody {
+        record: Box<Record>,
+        store: StoreKind,
+    },
     /// Copy a link to the stored body: a presigned S3 URL (AWS) or the
     /// file's path (local).
-    CopyBodyLink(Box<Record>),
+    CopyBodyLink {
+        record: Box<Record>,
+        store: StoreKind,
+    },
     /// Read the Elastic IP pool.
     LoadPool,
     /// Put text on the clipboard (OSC 52).

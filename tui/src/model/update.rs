@@ -308,7 +308,10 @@ fn on_overlay_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
                     state.overlay = Some(Overlay::Detail { url_key, scroll });
                     return match record {
                         Some(r) if r.object_key.is_some() => {
-                            vec![Effect::CopyBodyLink(Box::new(r))]
+                            vec![Effect::CopyBodyLink {
+                                record: Box::new(r),
+                                store: state.store_kind(),
+                            }]
                         }
                         _ => {
                             state.message = Some("no body was stored for this URL".into());
@@ -516,7 +519,10 @@ fn open_detail(state: &mut State) -> Vec<Effect> {
         && state.body_preview.as_ref().map(|(k, _)| k) != Some(&record.url_key)
     {
         state.body_preview = None;
-        return vec![Effect::LoadBody(Box::new(record.clone()))];
+        return vec![Effect::LoadBody {
+            record: Box::new(record.clone()),
+            store: state.store_kind(),
+        }];
     }
     Vec::new()
 }
