@@ -3,6 +3,7 @@
 //! to run the worker binary.
 
 pub mod env;
+pub mod fargate;
 pub mod fault_proxy;
 pub mod hostile;
 pub mod moto;

@@ -14,6 +14,15 @@ use std::time::{Duration, Instant};
 use trawl_scraper::record::{Record, url_key};
 use trawl_scraper::sink::item::{from_item, schema};
 
+/// What a test's `[ecs]` config names.
+#[derive(Clone, Debug)]
+pub struct EcsNames {
+    pub cluster: String,
+    pub task_definition: String,
+    pub subnets: Vec<String>,
+    pub security_groups: Vec<String>,
+}
+
 pub struct Moto {
     child: Child,
     port: u16,
@@ -83,16 +92,93 @@ impl Moto {
 
     /// Forgets every resource (moto's reset API).
     pub fn reset(&self) -> anyhow::Result<()> {
+        self.moto_api("/moto-api/reset", "")
+    }
+
+    /// ECS tasks stay RUNNING until stopped (moto otherwise walks a task
+    /// to STOPPED after a few DescribeTasks calls, as if it had run).
+    pub fn keep_ecs_tasks_running(&self) -> anyhow::Result<()> {
+        self.moto_api(
+            "/moto-api/state-manager/set-transition",
+            r#"{"model_name": "ecs::task", "transition": {"progression": "manual", "times": 1000000000}}"#,
+        )
+    }
+
+    /// A POST to moto's own API.
+    fn moto_api(&self, path: &str, body: &str) -> anyhow::Result<()> {
         let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port))?;
         use std::io::{Read, Write};
         write!(
             s,
-            "POST /moto-api/reset HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
         )?;
         let mut out = String::new();
         s.read_to_string(&mut out)?;
-        anyhow::ensure!(out.starts_with("HTTP/1.1 200"), "moto reset failed: {out}");
+        anyhow::ensure!(
+            out.starts_with("HTTP/1.1 200") || out.starts_with("HTTP/1.1 201"),
+            "moto {path} failed: {out}"
+        );
         Ok(())
+    }
+
+    pub async fn ecs(&self) -> aws_sdk_ecs::Client {
+        aws_sdk_ecs::Client::new(&self.sdk_config().await)
+    }
+
+    /// An ECS cluster and the `trawl-scraper` task definition as terraform
+    /// makes them (Fargate, awsvpc, container `scraper`), with the default
+    /// VPC's subnets and security group: what `[ecs]` in the config names.
+    pub async fn create_ecs(&self, cluster: &str) -> anyhow::Result<EcsNames> {
+        use aws_sdk_ecs::types::{Compatibility, ContainerDefinition, NetworkMode};
+        let ecs = self.ecs().await;
+        ecs.create_cluster().cluster_name(cluster).send().await?;
+        ecs.register_task_definition()
+            .family("trawl-scraper")
+            .requires_compatibilities(Compatibility::Fargate)
+            .network_mode(NetworkMode::Awsvpc)
+            .cpu("256")
+            .memory("512")
+            .container_definitions(
+                ContainerDefinition::builder()
+                    .name("scraper")
+                    .image("trawl-scraper:test")
+                    // moto needs a container-level memory value.
+                    .memory(512)
+                    .essential(true)
+                    .build(),
+            )
+            .send()
+            .await?;
+        let ec2 = self.ec2().await;
+        let subnets: Vec<String> = ec2
+            .describe_subnets()
+            .send()
+            .await?
+            .subnets()
+            .iter()
+            .filter_map(|s| s.subnet_id().map(str::to_owned))
+            .take(2)
+            .collect();
+        let groups: Vec<String> = ec2
+            .describe_security_groups()
+            .send()
+            .await?
+            .security_groups()
+            .iter()
+            .filter_map(|g| g.group_id().map(str::to_owned))
+            .take(1)
+            .collect();
+        anyhow::ensure!(
+            !subnets.is_empty() && !groups.is_empty(),
+            "moto's default VPC is missing"
+        );
+        Ok(EcsNames {
+            cluster: cluster.to_owned(),
+            task_definition: "trawl-scraper".to_owned(),
+            subnets,
+            security_groups: groups,
+        })
     }
 
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {

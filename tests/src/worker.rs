@@ -95,8 +95,20 @@ impl WorkerRun {
         bucket: &str,
         table: &str,
     ) -> Self {
+        Self::aws_env(url, run_id, moto.env(), bucket, table)
+    }
+
+    /// The aws sink with `moto_env` (a moto's `env()`, kept by a thread
+    /// that does not own the moto).
+    pub fn aws_env(
+        url: &str,
+        run_id: &str,
+        moto_env: Vec<(String, String)>,
+        bucket: &str,
+        table: &str,
+    ) -> Self {
         WorkerRun::new()
-            .envs(moto.env())
+            .envs(moto_env)
             .env("TRAWL_URL", url)
             .env("TRAWL_RUN_ID", run_id)
             .env("TRAWL_SINK", "aws")

@@ -383,7 +383,9 @@ async fn throttling_lost_answers_access_denied_and_expired_credentials() {
         When::EveryNth(2),
     ));
     let run = new_run(Target::Eks, 250);
-    let urls: Vec<String> = (0..250).map(|i| format!("https://site{i}.example/")).collect();
+    let urls: Vec<String> = (0..250)
+        .map(|i| format!("https://site{i}.example/"))
+        .collect();
     let queued = store.create_run(&run, &urls).await.unwrap();
     assert_eq!(queued.len(), 250);
     assert!(queued.iter().all(|r| r.status() == Status::Queued));
@@ -409,7 +411,10 @@ async fn throttling_lost_answers_access_denied_and_expired_credentials() {
     proxy.add(Rule::new("GetItem", Fault::ExpiredToken, When::Always));
     let e = store.run(&run.run_id).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::Credentials);
-    assert!(e.line.contains("expired") && e.line.contains("aws sso login"), "{e}");
+    assert!(
+        e.line.contains("expired") && e.line.contains("aws sso login"),
+        "{e}"
+    );
     proxy.clear();
 
     // Throttling beyond the SDK's own retries: the caller is told to slow down.
@@ -419,7 +424,11 @@ async fn throttling_lost_answers_access_denied_and_expired_credentials() {
     assert!(proxy.stats().op("Query").injected(FaultKind::Throttling) >= 2);
     proxy.clear();
 
-    proxy.add(Rule::new("DescribeAddresses", Fault::AccessDenied, When::Always));
+    proxy.add(Rule::new(
+        "DescribeAddresses",
+        Fault::AccessDenied,
+        When::Always,
+    ));
     let e = trawl::aws::pool::read_pool(&aws, 0).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::AccessDenied);
     assert!(e.line.contains("ec2:DescribeAddresses"), "{e}");
@@ -433,5 +442,8 @@ async fn throttling_lost_answers_access_denied_and_expired_credentials() {
     proxy.clear();
 
     // Once AWS answers again, so does the store.
-    assert_eq!(store.poll(&run.run_id, None).await.unwrap().records.len(), 250);
+    assert_eq!(
+        store.poll(&run.run_id, None).await.unwrap().records.len(),
+        250
+    );
 }

@@ -4,13 +4,16 @@
 //! on a timer while idle (ticks redraw only while a run is active).
 
 use crate::aws::Aws;
-use crate::aws::problem::ErrorKind;
 use crate::cli::Cli;
+use crate::config::Config;
 use crate::model::{Action, Effect, State, StoreKind, TargetOption, update};
 use crate::store::aws::AwsStore;
 use crate::store::local::{Driver, LocalStore};
 use crate::store::preview_text;
-use crate::targets::local::{INTERRUPTED, LocalRunner, RunControl};
+use crate::targets::RunControl;
+use crate::targets::ecs::EcsTarget;
+use crate::targets::follow::follow_aws_run;
+use crate::targets::local::{INTERRUPTED, LocalRunner};
 use crate::{terminal, ui};
 use futures::StreamExt;
 use std::sync::Arc;
@@ -67,7 +70,14 @@ fn probe_targets(cli: &Cli) -> Vec<TargetOption> {
         },
         TargetOption {
             target: Target::Ecs,
-            unavailable: reason(config.ecs.is_some(), "ecs"),
+            unavailable: match (&config.ecs, &config.table) {
+                (None, _) => reason(false, "ecs"),
+                (Some(_), None) => Some(
+                    "no results table in the config: run `trawl init --terraform-output FILE`"
+                        .into(),
+                ),
+                (Some(_), Some(_)) => None,
+            },
         },
     ]
 }
@@ -81,6 +91,7 @@ struct Runtime {
     watcher: Option<tokio::task::JoinHandle<()>>,
     /// AWS clients and names, when the config names an AWS resource.
     aws: Option<Arc<Aws>>,
+    config: Config,
     frames: u64,
 }
 
@@ -95,17 +106,14 @@ async fn event_loop(
     spawn_signals(tx.clone());
     spawn_ticks(tx.clone());
     let config = cli.config().unwrap_or_default();
-    let aws = if Aws::configured(&config) {
-        Some(Arc::new(Aws::load(&config).await))
-    } else {
-        None
-    };
+    let aws = cli.aws(&config).await.map(Arc::new);
     let mut rt = Runtime {
         tx,
         runner,
         control: None,
         watcher: None,
         aws,
+        config,
         frames: 0,
     };
     let mut startup = vec![Effect::ListRuns];
@@ -220,6 +228,15 @@ impl Runtime {
         self.runner.store.clone()
     }
 
+    /// The ECS target from the config, and the poll interval.
+    fn ecs_target(&self) -> Result<(EcsTarget, Duration), String> {
+        let no_config =
+            || "no [ecs] in the trawl config: run `trawl init --terraform-output FILE`".to_owned();
+        let aws = self.aws.as_ref().ok_or_else(no_config)?;
+        let ecs = self.config.ecs.as_ref().ok_or_else(no_config)?;
+        Ok((EcsTarget::new(aws, ecs)?, aws.poll_interval))
+    }
+
     /// The AWS results store, or why there is none.
     fn aws_store(&self) -> Result<AwsStore, String> {
         match &self.aws {
@@ -235,15 +252,40 @@ impl Runtime {
         let tx = self.tx.clone();
         match effect {
             Effect::Quit => {}
-            Effect::Submit { target, urls } => {
-                if target != Target::Local {
-                    let _ = tx.send(Action::Error(format!(
-                        "the {target} target is not in this build of trawl yet; press t for local"
-                    )));
-                    return;
-                }
+            Effect::Submit {
+                target: Target::Local,
+                urls,
+            } => {
                 self.stop_watching();
                 self.control = Some(self.runner.submit(urls, tx));
+            }
+            Effect::Submit {
+                target: Target::Ecs,
+                urls,
+            } => match self.ecs_target() {
+                Ok((ecs, every)) => {
+                    self.stop_watching();
+                    let (control, run_id) = ecs.submit(urls, tx.clone());
+                    self.control = Some(control);
+                    self.watcher = Some(tokio::spawn(follow_aws_run(
+                        ecs.store().clone(),
+                        run_id,
+                        every,
+                        tx,
+                    )));
+                }
+                Err(e) => {
+                    let _ = tx.send(Action::Error(e));
+                }
+            },
+            Effect::Submit {
+                target: Target::Eks,
+                ..
+            } => {
+                let _ = tx.send(Action::Error(
+                    "the eks target is not in this build of trawl yet; press t for local or ecs"
+                        .into(),
+                ));
             }
             Effect::Cancel { run_id, .. } => {
                 if let Some(c) = &self.control {
@@ -257,6 +299,11 @@ impl Runtime {
             Effect::ListRuns => {
                 let (local, aws) = (self.store(), self.aws_store().ok());
                 tokio::spawn(async move {
+                    // Local runs at once: AWS may take seconds (or time out).
+                    if aws.is_some() {
+                        let (runs, _) = crate::store::all_runs(local.clone(), None).await;
+                        let _ = tx.send(Action::RunsListed(runs));
+                    }
                     let (runs, errors) = crate::store::all_runs(local, aws).await;
                     let _ = tx.send(Action::RunsListed(runs));
                     if !errors.is_empty() {
@@ -429,94 +476,6 @@ impl Runtime {
 
 /// How long a copied presigned URL of a body works.
 const PRESIGNED_FOR: Duration = Duration::from_secs(15 * 60);
-
-/// The longest pause between polls when AWS throttles or fails.
-const MAX_POLL_INTERVAL: Duration = Duration::from_secs(30);
-
-/// Follows an EKS or ECS run: its run item, then every record once, then
-/// only what changed, every `every`. Throttling and failures slow the polls
-/// down (doubling, up to [`MAX_POLL_INTERVAL`]) and show in the status bar
-/// until a poll succeeds again; nothing stops the loop but detaching.
-async fn follow_aws_run(
-    store: AwsStore,
-    run_id: String,
-    every: Duration,
-    tx: UnboundedSender<Action>,
-) {
-    let mut delay = every;
-    let mut troubled = false;
-    let mut report =
-        |result: Result<(), crate::aws::problem::AwsError>, delay: &mut Duration| match result {
-            Ok(()) => {
-                *delay = every;
-                if std::mem::take(&mut troubled) {
-                    let _ = tx.send(Action::StoreStatus(None));
-                }
-            }
-            Err(e) => {
-                *delay = (*delay * 2).min(MAX_POLL_INTERVAL);
-                troubled = true;
-                let pace = if e.kind == ErrorKind::Throttled {
-                    format!("; polling every {} s", delay.as_secs())
-                } else {
-                    format!("; next try in {} s", delay.as_secs())
-                };
-                let _ = tx.send(Action::StoreStatus(Some(format!("{}{pace}", e.line))));
-            }
-        };
-    let run = loop {
-        match store.run(&run_id).await {
-            Ok(Some(run)) => {
-                report(Ok(()), &mut delay);
-                break run;
-            }
-            Ok(None) => {
-                let _ = tx.send(Action::Error(format!(
-                    "run {run_id} is not in DynamoDB table {}: `trawl runs` lists the runs",
-                    store.table()
-                )));
-                return;
-            }
-            Err(e) => report(Err(e), &mut delay),
-        }
-        tokio::time::sleep(delay).await;
-    };
-    let run_id = run.run_id.clone();
-    if tx.send(Action::RunStarted(run)).is_err() {
-        return;
-    }
-    let mut cursor: Option<String> = None;
-    loop {
-        match store.poll(&run_id, cursor.as_deref()).await {
-            Ok(poll) => {
-                report(Ok(()), &mut delay);
-                tracing::debug!(
-                    run_id,
-                    items_read = poll.items_read,
-                    changed = poll.records.len(),
-                    "polled"
-                );
-                let mut records = poll.records;
-                if cursor.is_none() {
-                    crate::store::listing_order(&mut records);
-                }
-                cursor = Some(poll.cursor);
-                if !records.is_empty()
-                    && tx
-                        .send(Action::Records {
-                            run_id: run_id.clone(),
-                            records,
-                        })
-                        .is_err()
-                {
-                    return;
-                }
-            }
-            Err(e) => report(Err(e), &mut delay),
-        }
-        tokio::time::sleep(delay).await;
-    }
-}
 
 /// Polls a run's records once a second (a run another process drives).
 fn watch_store(

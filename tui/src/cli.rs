@@ -8,6 +8,8 @@ use crate::model::{Action, Results};
 use crate::paths;
 use crate::store::aws::AwsStore;
 use crate::store::local::LocalStore;
+use crate::targets::ecs::EcsTarget;
+use crate::targets::follow::follow_aws_run;
 use crate::targets::local::{LocalRunner, default_concurrency};
 use crate::urls::{LineStatus, check_lines};
 use clap::{Parser, Subcommand};
@@ -96,6 +98,17 @@ impl Cli {
         Config::load(&self.config_path())
     }
 
+    /// AWS settings when the config names an AWS resource (flags win over
+    /// the file).
+    pub async fn aws(&self, config: &Config) -> Option<Aws> {
+        if !Aws::configured(config) {
+            return None;
+        }
+        let mut aws = Aws::load(config).await;
+        aws.retain_days = self.retain_days.or(aws.retain_days);
+        Some(aws)
+    }
+
     pub fn local_runner(&self) -> Result<LocalRunner, String> {
         let config = self.config()?;
         let concurrency = self
@@ -161,10 +174,14 @@ pub fn submit(cli: &Cli, file: &str, target: Target, detach: bool) -> ExitCode {
     if check.urls.is_empty() {
         return fail(format!("{file} holds no valid URL: one http(s) URL a line"));
     }
-    if target != Target::Local {
-        return fail(format!(
-            "the {target} target is not in this build of trawl yet; use --target local"
-        ));
+    match target {
+        Target::Local => {}
+        Target::Ecs => return submit_ecs(cli, check.urls, detach),
+        Target::Eks => {
+            return fail(
+                "the eks target is not in this build of trawl yet; use --target local or ecs",
+            );
+        }
     }
     let runner = match cli.local_runner() {
         Ok(r) => r,
@@ -193,6 +210,46 @@ pub fn submit(cli: &Cli, file: &str, target: Target, detach: bool) -> ExitCode {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let _control = runner.submit(check.urls.clone(), tx);
         follow(rx, true).await
+    })
+}
+
+/// `submit --target ecs`: launches, then follows the run in DynamoDB until
+/// every URL is final. `--detach` is refused: this process launches the
+/// tasks and relaunches the ones that stop without a result.
+fn submit_ecs(cli: &Cli, urls: Vec<String>, detach: bool) -> ExitCode {
+    if detach {
+        return fail(
+            "--detach is for local runs: an ECS run is launched and tracked by this process; run it in tmux or with nohup",
+        );
+    }
+    let config = match cli.config() {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    let Some(ecs) = config.ecs.clone() else {
+        return fail("no [ecs] in the trawl config: run `trawl init --terraform-output FILE`");
+    };
+    runtime().block_on(async {
+        let Some(aws) = cli.aws(&config).await else {
+            return fail(
+                "no results table in the trawl config: run `trawl init --terraform-output FILE`",
+            );
+        };
+        let target = match EcsTarget::new(&aws, &ecs) {
+            Ok(t) => t,
+            Err(e) => return fail(e),
+        };
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let (_control, run_id) = target.submit(urls, tx.clone());
+        let follower = tokio::spawn(follow_aws_run(
+            target.store().clone(),
+            run_id,
+            aws.poll_interval,
+            tx,
+        ));
+        let code = follow(rx, true).await;
+        follower.abort();
+        code
     })
 }
 
@@ -276,7 +333,10 @@ fn aws_store(cli: &Cli, rt: &tokio::runtime::Runtime) -> Result<Option<AwsStore>
     if config.table.is_none() {
         return Ok(None);
     }
-    rt.block_on(Aws::load(&config)).store().map(Some)
+    match rt.block_on(cli.aws(&config)) {
+        Some(aws) => aws.store().map(Some),
+        None => Ok(None),
+    }
 }
 
 /// Local runs whose retention has passed are deleted first.

@@ -52,6 +52,15 @@ pub struct EcsConfig {
     pub task_definition: String,
     pub subnets: Vec<String>,
     pub security_groups: Vec<String>,
+    /// RunTask calls in flight at once (default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_in_flight: Option<usize>,
+    /// Sustained RunTask calls per second (default 20, Fargate's rate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_rate: Option<u32>,
+    /// Launches per URL before its record is FAILED (default 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -122,6 +131,7 @@ impl Config {
                 task_definition,
                 subnets: list("ecs_subnets").unwrap_or_default(),
                 security_groups: list("ecs_security_groups").unwrap_or_default(),
+                ..EcsConfig::default()
             }),
             _ => None,
         };

@@ -207,6 +207,7 @@ fn fleet(nodes: usize) -> Fleet {
         nodes: (0..nodes).map(node).collect(),
         task_groups: Vec::new(),
         pool_total: Some(60),
+        launch: None,
     }
 }
 
@@ -526,6 +527,7 @@ fn ecs_task_groups_and_local() {
             })
             .collect(),
         pool_total: None,
+        launch: None,
     };
     s.focus = Pane::Fleet;
     snap!("ecs", s, 200, 50);

@@ -83,11 +83,12 @@ const REJECTED_CREDENTIALS: [&str; 6] = [
     "SignatureDoesNotMatch",
     "MissingAuthenticationToken",
 ];
-const NOT_FOUND: [&str; 4] = [
+const NOT_FOUND: [&str; 5] = [
     "ResourceNotFoundException",
     "NoSuchBucket",
     "NoSuchKey",
     "NotFound",
+    "ClusterNotFoundException",
 ];
 
 /// Describes an SDK error of any AWS client.

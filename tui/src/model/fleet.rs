@@ -83,6 +83,22 @@ pub struct Fleet {
     pub task_groups: Vec<TaskGroup>,
     /// Size of the Elastic IP pool, when known.
     pub pool_total: Option<usize>,
+    /// While a target is still launching a run's URLs (ECS): how far.
+    pub launch: Option<LaunchProgress>,
+}
+
+/// A run's launches so far (ECS: RunTask calls).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LaunchProgress {
+    pub total: usize,
+    /// Tasks started (relaunches included).
+    pub launched: usize,
+    /// URLs not launched yet (queued behind the rate limit).
+    pub waiting: usize,
+    /// Launches that failed for good (their records are FAILED).
+    pub failed: usize,
+    /// Stopped tasks launched again with the next attempt.
+    pub relaunched: usize,
 }
 
 impl Fleet {

@@ -8,7 +8,7 @@ pub mod pool;
 pub mod results;
 mod update;
 
-pub use fleet::{Fleet, NodeState, NodeView, PhaseCounts, TaskGroup};
+pub use fleet::{Fleet, LaunchProgress, NodeState, NodeView, PhaseCounts, TaskGroup};
 pub use pool::{EipPool, PoolAddress, PoolView};
 pub use results::{Results, SortKey};
 pub use update::update;

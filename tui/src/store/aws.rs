@@ -308,6 +308,25 @@ impl AwsStore {
         Ok(poll)
     }
 
+    /// The stored record of `url` in `run_id` (a strongly consistent read:
+    /// it decides whether a stopped task left a result).
+    pub async fn record(&self, run_id: &str, url: &str) -> Result<Option<Record>, AwsError> {
+        let out = self
+            .dynamo
+            .get_item()
+            .table_name(&self.table)
+            .key(schema::PARTITION_KEY, AttributeValue::S(run_id.to_owned()))
+            .key(
+                schema::SORT_KEY,
+                AttributeValue::S(trawl_scraper::record::url_key(url)),
+            )
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.table_error("reading a record", "dynamodb:GetItem", &e))?;
+        out.item().map(|i| from_item(i).map_err(other)).transpose()
+    }
+
     /// The run item of `run_id`, if the table has it.
     pub async fn run(&self, run_id: &str) -> Result<Option<RunItem>, AwsError> {
         let out = self
@@ -487,14 +506,14 @@ enum Reason {
 /// Jittered exponential backoff for throttled or transient failures: 100 ms
 /// doubling to 5 s, at most [`Backoff::ATTEMPTS`] waits, then the error.
 #[derive(Default)]
-struct Backoff {
+pub(crate) struct Backoff {
     waits: u32,
 }
 
 impl Backoff {
     const ATTEMPTS: u32 = 8;
 
-    async fn wait(&mut self, doing: &str) -> Result<(), AwsError> {
+    pub(crate) async fn wait(&mut self, doing: &str) -> Result<(), AwsError> {
         self.wait_after(AwsError {
             kind: ErrorKind::Throttled,
             line: format!(
@@ -505,7 +524,7 @@ impl Backoff {
         .await
     }
 
-    async fn wait_after(&mut self, e: AwsError) -> Result<(), AwsError> {
+    pub(crate) async fn wait_after(&mut self, e: AwsError) -> Result<(), AwsError> {
         if self.waits >= Self::ATTEMPTS {
             return Err(e);
         }

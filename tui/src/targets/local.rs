@@ -2,6 +2,7 @@
 //! the trawl-scraper library inside this binary), at most `concurrency` at
 //! once, results in the local store. Progress goes out as Actions.
 
+use super::RunControl;
 use crate::model::{Action, Fleet, NodeState, NodeView, PhaseCounts};
 use crate::store::local::LocalStore;
 use std::collections::{HashMap, HashSet};
@@ -25,19 +26,6 @@ pub struct LocalRunner {
     pub log_file: PathBuf,
     /// Runs are deleted this many days after submission (`--retain-days`).
     pub retain_days: Option<u32>,
-}
-
-/// Stops a launched run: no new workers; running ones are killed; what is
-/// left becomes FAILED (cancelled).
-#[derive(Clone, Debug)]
-pub struct RunControl {
-    cancel: watch::Sender<bool>,
-}
-
-impl RunControl {
-    pub fn cancel(&self) {
-        let _ = self.cancel.send(true);
-    }
 }
 
 /// Default concurrency: 4 workers per core.
@@ -65,7 +53,7 @@ impl LocalRunner {
     /// Errors come back as `Action::Error`.
     pub fn submit(&self, urls: Vec<String>, tx: mpsc::UnboundedSender<Action>) -> RunControl {
         let run = self.new_run(urls.len());
-        let (cancel, cancelled) = watch::channel(false);
+        let (control, cancelled) = RunControl::new();
         let runner = self.clone();
         tokio::spawn(async move {
             let store = runner.store.clone();
@@ -91,7 +79,7 @@ impl LocalRunner {
                 }
             }
         });
-        RunControl { cancel }
+        control
     }
 
     /// Runs every not-yet-final record of an existing run (`trawl resume`).
@@ -101,10 +89,10 @@ impl LocalRunner {
         records: Vec<Record>,
         tx: mpsc::UnboundedSender<Action>,
     ) -> RunControl {
-        let (cancel, cancelled) = watch::channel(false);
+        let (control, cancelled) = RunControl::new();
         let runner = self.clone();
         tokio::spawn(async move { runner.drive(run, records, tx, cancelled).await });
-        RunControl { cancel }
+        control
     }
 
     async fn drive(
@@ -331,6 +319,7 @@ impl LocalFleet {
             nodes: vec![self.node.clone()],
             task_groups: Vec::new(),
             pool_total: None,
+            launch: None,
         }
     }
 }

@@ -1,0 +1,328 @@
+//! The ECS target against moto, with `trawl_tests::fargate` playing Fargate
+//! (every task runs the real worker with its overrides): launches with the
+//! contract's overrides, startedBy, tag and clientToken; relaunches of tasks
+//! that stop without a result; exactly-once launching through throttling,
+//! lost answers and `failures` entries (the fault proxy); configuration
+//! errors as FAILED records and one clear line.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+use trawl::aws::Aws;
+use trawl::config::EcsConfig;
+use trawl::model::{Action, Fleet, Results};
+use trawl::targets::ecs::EcsTarget;
+use trawl::targets::follow::follow_aws_run;
+use trawl_scraper::record::Status;
+use trawl_tests::fargate::{Fargate, FargateOptions, OOM_REASON};
+use trawl_tests::fault_proxy::{Fault, FaultKind, FaultProxy, Rule, When};
+use trawl_tests::hostile::HostileServer;
+use trawl_tests::moto::{EcsNames, Moto};
+
+const TABLE: &str = "trawl-results";
+const BUCKET: &str = "trawl-content";
+const CLUSTER: &str = "trawl";
+
+async fn setup(moto: &Moto) -> EcsNames {
+    moto.create_bucket(BUCKET).await.unwrap();
+    moto.create_results_table(TABLE).await.unwrap();
+    moto.create_ecs(CLUSTER).await.unwrap()
+}
+
+/// trawl's AWS settings, reaching AWS at `endpoint` (moto or the proxy).
+async fn aws(moto: &Moto, endpoint: &str) -> Aws {
+    Aws {
+        sdk: moto
+            .sdk_config()
+            .await
+            .into_builder()
+            .endpoint_url(endpoint)
+            .build(),
+        table: Some(TABLE.into()),
+        bucket: Some(BUCKET.into()),
+        pool_tag: None,
+        poll_interval: Duration::from_secs(1),
+        retain_days: None,
+    }
+}
+
+fn ecs_config(names: &EcsNames, rate: u32) -> EcsConfig {
+    EcsConfig {
+        cluster: names.cluster.clone(),
+        task_definition: names.task_definition.clone(),
+        subnets: names.subnets.clone(),
+        security_groups: names.security_groups.clone(),
+        max_in_flight: Some(10),
+        launch_rate: Some(rate),
+        max_attempts: Some(3),
+    }
+}
+
+/// What a run showed: its records (as the screen has them), the fleet
+/// snapshots and the error lines.
+struct Seen {
+    run_id: String,
+    results: Results,
+    fleets: Vec<Fleet>,
+    errors: Vec<String>,
+}
+
+/// Submits `urls` and follows the run (as the screen and `trawl submit`
+/// do) until every URL is final.
+async fn run(target: &EcsTarget, urls: Vec<String>, timeout: Duration) -> Seen {
+    let n = urls.len();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (_control, run_id) = target.submit(urls, tx.clone());
+    let follower = tokio::spawn(follow_aws_run(
+        target.store().clone(),
+        run_id.clone(),
+        Duration::from_secs(1),
+        tx,
+    ));
+    let mut seen = Seen {
+        run_id,
+        results: Results::default(),
+        fleets: Vec::new(),
+        errors: Vec::new(),
+    };
+    let end = Instant::now() + timeout;
+    while seen.results.len() < n || seen.results.finished() < n {
+        let left = end.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, rx.recv()).await {
+            Ok(Some(Action::Records { run_id, records })) if run_id == seen.run_id => {
+                seen.results.apply(records);
+            }
+            Ok(Some(Action::FleetChanged(f))) => seen.fleets.push(f),
+            Ok(Some(Action::Error(e))) => seen.errors.push(e),
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => panic!(
+                "{} of {n} URLs final after {timeout:?}; errors: {:?}",
+                seen.results.finished(),
+                seen.errors
+            ),
+        }
+    }
+    follower.abort();
+    seen
+}
+
+fn url_of(seen: &Seen, url: &str) -> trawl_scraper::record::Record {
+    seen.results
+        .records()
+        .iter()
+        .find(|r| r.url == url)
+        .cloned()
+        .unwrap_or_else(|| panic!("no record for {url}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_hundred_urls_one_task_each_and_stopped_tasks_launched_again() {
+    let moto = Moto::start().unwrap();
+    let names = setup(&moto).await;
+    let server = HostileServer::start_plain().unwrap();
+    let urls: Vec<String> = (0..200)
+        .map(|i| server.url(&format!("/page?t={i:03}")))
+        .collect();
+    // Two tasks are OOM-killed once, one every time.
+    let crash: HashSet<(String, u32)> = [
+        (urls[3].clone(), 1),
+        (urls[4].clone(), 1),
+        (urls[5].clone(), 1),
+        (urls[5].clone(), 2),
+        (urls[5].clone(), 3),
+    ]
+    .into();
+    let fargate = Fargate::start(
+        &moto,
+        CLUSTER,
+        BUCKET,
+        TABLE,
+        FargateOptions { crash, parallel: 8 },
+    );
+    let aws = aws(&moto, &moto.endpoint()).await;
+    let target = EcsTarget::new(&aws, &ecs_config(&names, 100)).unwrap();
+    let seen = run(&target, urls.clone(), Duration::from_secs(240)).await;
+
+    assert_eq!(seen.results.count(Status::Done), 199, "{:?}", seen.errors);
+    let relaunched = url_of(&seen, &urls[3]);
+    assert_eq!((relaunched.status(), relaunched.attempt), (Status::Done, 2));
+    let lost = url_of(&seen, &urls[5]);
+    assert_eq!(lost.status(), Status::Failed);
+    let error = lost.error.unwrap();
+    assert!(
+        error.contains(OOM_REASON) && error.contains("no result after 3 attempts"),
+        "{error}"
+    );
+
+    // One task per URL and attempt, with the contract's overrides.
+    let tasks = fargate.seen();
+    assert_eq!(tasks.len(), 200 + 2 + 2);
+    let mut per: HashMap<(String, u32), usize> = HashMap::new();
+    for t in &tasks {
+        *per.entry((t.url.clone(), t.attempt)).or_default() += 1;
+        assert_eq!(t.run_id, seen.run_id);
+        assert_eq!(t.started_by, seen.run_id);
+    }
+    assert!(per.values().all(|n| *n == 1), "a URL launched twice");
+    assert!(urls.iter().all(|u| per.contains_key(&(u.clone(), 1))));
+    let ecs = moto.ecs().await;
+    let tags = ecs
+        .list_tags_for_resource()
+        .resource_arn(&tasks[0].arn)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        tags.tags()
+            .iter()
+            .any(|t| t.key() == Some("trawl:run-id") && t.value() == Some(seen.run_id.as_str())),
+        "{tags:?}"
+    );
+
+    // The map grouped tasks by their public IPs.
+    let last = seen
+        .fleets
+        .iter()
+        .rev()
+        .find(|f| !f.task_groups.is_empty())
+        .expect("a map of the tasks");
+    assert!(
+        last.task_groups.iter().any(|g| g.public_ip.contains('.')),
+        "{last:?}"
+    );
+    assert!(
+        seen.fleets.iter().any(|f| f.launch.is_some()),
+        "launch progress shown"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_thousand_urls_launched_exactly_once_through_throttling_lost_answers_and_failures() {
+    let moto = Moto::start().unwrap();
+    let names = setup(&moto).await;
+    let server = HostileServer::start_plain().unwrap();
+    let proxy = FaultProxy::start(&moto.endpoint()).unwrap();
+    proxy.set_ecs_client_tokens(true);
+    proxy.add(Rule::new(
+        "RunTask",
+        Fault::EcsFailure {
+            reason: "RESOURCE:ENI".into(),
+        },
+        When::Probability { p: 0.01, seed: 7 },
+    ));
+    proxy.add(Rule::new(
+        "RunTask",
+        Fault::Throttling,
+        When::Probability { p: 0.30, seed: 11 },
+    ));
+    proxy.add(Rule::new(
+        "RunTask",
+        Fault::LoseResponse,
+        When::Probability { p: 0.02, seed: 13 },
+    ));
+    let fargate = Fargate::start(
+        &moto,
+        CLUSTER,
+        BUCKET,
+        TABLE,
+        FargateOptions {
+            parallel: 12,
+            ..FargateOptions::default()
+        },
+    );
+    let urls: Vec<String> = (0..1000)
+        .map(|i| server.url(&format!("/page?k={i:04}")))
+        .collect();
+    let aws = aws(&moto, &proxy.endpoint()).await;
+    let target = EcsTarget::new(&aws, &ecs_config(&names, 200)).unwrap();
+    let seen = run(&target, urls.clone(), Duration::from_secs(400)).await;
+
+    let stats = proxy.stats().op("RunTask");
+    let failures = stats.injected(FaultKind::EcsFailure) as usize;
+    assert!(stats.injected(FaultKind::Throttling) > 100, "{stats:?}");
+    assert!(stats.injected(FaultKind::LoseResponse) > 0, "{stats:?}");
+    assert!(failures > 0, "{stats:?}");
+    // None lost: every URL has a final record; the `failures` entries are
+    // FAILED with their reason, everything else is DONE.
+    assert_eq!(seen.results.len(), 1000);
+    let failed: Vec<_> = seen
+        .results
+        .records()
+        .iter()
+        .filter(|r| r.status() == Status::Failed)
+        .collect();
+    assert_eq!(failed.len(), failures, "{:?}", failed.first());
+    assert!(
+        failed
+            .iter()
+            .all(|r| r.error.as_deref().unwrap().contains("RESOURCE:ENI"))
+    );
+    assert_eq!(seen.results.count(Status::Done), 1000 - failures);
+    // None doubled: one task per launched URL (clientToken made the
+    // retries of lost answers return the first task).
+    let tasks = fargate.seen();
+    let mut per: HashMap<&str, usize> = HashMap::new();
+    for t in &tasks {
+        *per.entry(t.url.as_str()).or_default() += 1;
+    }
+    assert_eq!(tasks.len(), 1000 - failures);
+    assert!(per.values().all(|n| *n == 1), "a URL launched twice");
+    assert!(stats.replayed > 0, "lost answers were replayed: {stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn configuration_errors_fail_the_records_with_the_cause() {
+    let moto = Moto::start().unwrap();
+    let names = setup(&moto).await;
+    let proxy = FaultProxy::start(&moto.endpoint()).unwrap();
+    let _fargate = Fargate::start(&moto, CLUSTER, BUCKET, TABLE, FargateOptions::default());
+    let urls: Vec<String> = (0..3)
+        .map(|i| format!("https://site{i}.example/"))
+        .collect();
+    let cases: Vec<(&str, EcsConfig, &str)> = vec![
+        (
+            "unknown cluster",
+            EcsConfig {
+                cluster: "no-such-cluster".into(),
+                ..ecs_config(&names, 50)
+            },
+            "ECS cluster no-such-cluster not found in region us-east-1",
+        ),
+        (
+            "missing task definition",
+            EcsConfig {
+                task_definition: "no-such-family".into(),
+                ..ecs_config(&names, 50)
+            },
+            "task_definition",
+        ),
+        (
+            "bad subnet",
+            EcsConfig {
+                subnets: vec!["subnet-0000000000000dead".into()],
+                ..ecs_config(&names, 50)
+            },
+            "subnets",
+        ),
+        ("missing permission", ecs_config(&names, 50), "ecs:RunTask"),
+    ];
+    for (what, config, says) in cases {
+        proxy.clear();
+        if what == "missing permission" {
+            proxy.add(Rule::new("RunTask", Fault::AccessDenied, When::Always));
+        }
+        let aws = aws(&moto, &proxy.endpoint()).await;
+        let target = EcsTarget::new(&aws, &config).unwrap();
+        let seen = run(&target, urls.clone(), Duration::from_secs(60)).await;
+        assert_eq!(seen.results.count(Status::Failed), 3, "{what}");
+        let error = url_of(&seen, &urls[0]).error.unwrap();
+        assert!(
+            error.starts_with("not launched: ") && error.contains(says),
+            "{what}: {error}"
+        );
+        assert!(
+            seen.errors.iter().any(|e| e.contains(says)),
+            "{what}: one clear line: {:?}",
+            seen.errors
+        );
+    }
+}
