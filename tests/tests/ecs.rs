@@ -326,3 +326,79 @@ async fn configuration_errors_fail_the_records_with_the_cause() {
         );
     }
 }
+
+#[test]
+fn trawl_submit_target_ecs_launches_follows_and_lists_the_run() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let moto = Moto::start().unwrap();
+    let names = rt.block_on(setup(&moto));
+    let server = HostileServer::start_plain().unwrap();
+    let _fargate = Fargate::start(
+        &moto,
+        CLUSTER,
+        BUCKET,
+        TABLE,
+        FargateOptions {
+            parallel: 4,
+            ..FargateOptions::default()
+        },
+    );
+    let home = tempfile::tempdir().unwrap();
+    let quote = |v: &[String]| {
+        v.iter()
+            .map(|s| format!("\"{s}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    trawl_tests::trawl::write_config(
+        home.path(),
+        &format!(
+            "region = \"us-east-1\"\ntable = \"{TABLE}\"\nbucket = \"{BUCKET}\"\npoll_interval_secs = 1\n\n[ecs]\ncluster = \"{}\"\ntask_definition = \"{}\"\nsubnets = [{}]\nsecurity_groups = [{}]\n",
+            names.cluster,
+            names.task_definition,
+            quote(&names.subnets),
+            quote(&names.security_groups)
+        ),
+    );
+    let urls = home.path().join("urls.txt");
+    std::fs::write(
+        &urls,
+        (0..5)
+            .map(|i| server.url(&format!("/page?cli={i}")))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+    .unwrap();
+    let endpoint = [("AWS_ENDPOINT_URL".to_owned(), moto.endpoint())];
+    let out = trawl_tests::trawl::trawl(
+        home.path(),
+        &[
+            "submit",
+            "--target",
+            "ecs",
+            "--retain-days",
+            "2",
+            urls.to_str().unwrap(),
+        ],
+        &endpoint,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("5/5 final: 5 done"), "{stderr}");
+    let run_id = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let out = trawl_tests::trawl::trawl(home.path(), &["results", &run_id, "--json"], &endpoint);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let records: Vec<trawl_scraper::record::Record> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(records.len(), 5);
+    assert!(
+        records
+            .iter()
+            .all(|r| r.status() == Status::Done && r.expires_at.is_some())
+    );
+    let out = trawl_tests::trawl::trawl(home.path(), &["runs"], &endpoint);
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        listing.contains(&run_id) && listing.contains("ecs") && listing.contains("5/5"),
+        "{listing}"
+    );
+}

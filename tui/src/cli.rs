@@ -262,8 +262,10 @@ async fn follow(mut rx: tokio::sync::mpsc::UnboundedReceiver<Action>, print_id: 
     while let Some(action) = rx.recv().await {
         match action {
             Action::RunStarted(run) => {
+                // Announced again by the store's follower: print it once.
+                let first = total == usize::MAX;
                 total = run.url_count;
-                if print_id {
+                if print_id && first {
                     println!("{}", run.run_id);
                     let _ = std::io::stdout().flush();
                 }

@@ -7,8 +7,8 @@ use ratatui::backend::TestBackend;
 use ratatui::style::Color;
 use ratatui_textarea::CursorMove;
 use trawl::model::{
-    EipPool, Fleet, NodeState, NodeView, Overlay, Pane, PhaseCounts, PoolAddress, RunInfo,
-    RunSummary, SortKey, State, TargetOption, TaskGroup,
+    EipPool, Fleet, LaunchProgress, NodeState, NodeView, Overlay, Pane, PhaseCounts, PoolAddress,
+    RunInfo, RunSummary, SortKey, State, TargetOption, TaskGroup,
 };
 use trawl::ui::draw;
 use trawl_scraper::record::{
@@ -531,6 +531,18 @@ fn ecs_task_groups_and_local() {
     };
     s.focus = Pane::Fleet;
     snap!("ecs", s, 200, 50);
+
+    // Still launching: how far, what waits, what failed; quitting asks.
+    s.fleet.launch = Some(LaunchProgress {
+        total: 10_000,
+        launched: 6_480,
+        waiting: 3_410,
+        failed: 110,
+        relaunched: 12,
+    });
+    snap!("ecs_launching", s, 120, 30);
+    s.overlay = Some(Overlay::ConfirmQuit);
+    snap!("ecs_launching_quit", s, 80, 24);
 
     let mut s = base();
     s.run = Some(run_info(Target::Local, 3));

@@ -419,7 +419,10 @@ fn quit(state: &mut State) -> Vec<Effect> {
             .run
             .as_ref()
             .is_some_and(|r| r.target == Target::Local);
-    if state.submitting || local_run {
+    // An ECS run this trawl is still launching: quitting leaves the rest
+    // of its URLs QUEUED.
+    let launching = state.fleet.launch.is_some_and(|l| l.waiting > 0);
+    if state.submitting || local_run || launching {
         state.overlay = Some(Overlay::ConfirmQuit);
         return Vec::new();
     }

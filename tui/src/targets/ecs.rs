@@ -31,6 +31,7 @@ use aws_sdk_ecs::types::{
 };
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::{Mutex, Semaphore, mpsc::UnboundedSender, watch};
 use trawl_scraper::record::{Record, RunItem, Target, new_run_id, now};
@@ -181,24 +182,53 @@ impl EcsTarget {
         run: RunItem,
         records: Vec<Record>,
         tx: UnboundedSender<Action>,
-        mut cancelled: watch::Receiver<bool>,
+        cancelled: watch::Receiver<bool>,
     ) {
         let progress = Arc::new(Mutex::new(LaunchProgress {
             total: records.len(),
             waiting: records.iter().filter(|r| !r.status().is_final()).count(),
             ..LaunchProgress::default()
         }));
-        let fatal: Arc<Mutex<Option<AwsError>>> = Arc::new(Mutex::new(None));
         // Every task started for the run: tracking ends only once each has
         // been seen stopped (ListTasks may not list a new task at once).
         let started: Started = Arc::new(Mutex::new(HashSet::new()));
+        let launched_all = AtomicBool::new(false);
+        // Tracking runs while launching goes on, so the map fills as tasks
+        // start, not only once the last URL is launched.
+        let launching = async {
+            self.launch_all(records, &progress, &started, &tx, cancelled.clone())
+                .await;
+            launched_all.store(true, Ordering::SeqCst);
+        };
+        let tracking = self.track(
+            &run,
+            &progress,
+            &started,
+            &launched_all,
+            &tx,
+            cancelled.clone(),
+        );
+        tokio::join!(launching, tracking);
+    }
+
+    /// Launches every record that is not final, at the paced rate; what
+    /// cannot be launched is FAILED with the reason.
+    async fn launch_all(
+        &self,
+        records: Vec<Record>,
+        progress: &Arc<Mutex<LaunchProgress>>,
+        started: &Started,
+        tx: &UnboundedSender<Action>,
+        mut cancelled: watch::Receiver<bool>,
+    ) {
+        let fatal: Arc<Mutex<Option<AwsError>>> = Arc::new(Mutex::new(None));
         // Records no task was started for, when launching stops early.
         let unlaunched: Arc<Mutex<Vec<Record>>> = Arc::new(Mutex::new(Vec::new()));
         let slots = Arc::new(Semaphore::new(self.settings.max_in_flight));
         let mut launches = tokio::task::JoinSet::new();
         let mut open = records.into_iter().filter(|r| !r.status().is_final());
         // Launch, watching for cancel between calls.
-        for (n, record) in open.by_ref().enumerate() {
+        for record in open.by_ref() {
             let permit = tokio::select! {
                 p = slots.clone().acquire_owned() => p.expect("never closed"),
                 _ = cancelled.changed() => {
@@ -231,10 +261,6 @@ impl EcsTarget {
                 me.settle_launch(&record, outcome, &progress2, &fatal2, &tx2)
                     .await;
             });
-            if n % 50 == 0 {
-                let p = *progress.lock().await;
-                let _ = tx.send(Action::FleetChanged(self.fleet(&[], Some(p))));
-            }
         }
         unlaunched.lock().await.extend(open);
         while launches.join_next().await.is_some() {}
@@ -255,10 +281,8 @@ impl EcsTarget {
             p.failed += unlaunched.len();
             p.waiting = 0;
             drop(p);
-            self.fail_all(&unlaunched, &reason, &tx).await;
+            self.fail_all(&unlaunched, &reason, tx).await;
         }
-        self.track(&run, &progress, &started, &tx, &mut cancelled)
-            .await;
     }
 
     /// Records what one launch did: progress, and FAILED records.
@@ -393,8 +417,9 @@ impl EcsTarget {
         run: &RunItem,
         progress: &Mutex<LaunchProgress>,
         started: &Started,
+        launched_all: &AtomicBool,
         tx: &UnboundedSender<Action>,
-        cancelled: &mut watch::Receiver<bool>,
+        mut cancelled: watch::Receiver<bool>,
     ) {
         let mut tasks: HashMap<String, TaskView> = HashMap::new();
         let mut ips: HashMap<String, EniView> = HashMap::new();
@@ -444,7 +469,11 @@ impl EcsTarget {
             ));
             let running = tasks.values().any(|t| !t.stopped());
             let all_seen = started.lock().await.iter().all(|a| settled.contains(a));
-            if !running && all_seen && tasks.values().all(|t| settled.contains(&t.arn)) {
+            if launched_all.load(Ordering::SeqCst)
+                && !running
+                && all_seen
+                && tasks.values().all(|t| settled.contains(&t.arn))
+            {
                 break;
             }
             tokio::select! {

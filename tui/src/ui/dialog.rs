@@ -189,11 +189,15 @@ pub fn confirm_cancel(buf: &mut Buffer, area: Rect, state: &State, theme: &Theme
     );
 }
 
-pub fn confirm_quit(buf: &mut Buffer, area: Rect, theme: &Theme) {
-    let p = [(
-        "A run is in flight: quitting stops its local workers. Quit anyway?".to_owned(),
-        theme.bold(),
-    )];
+pub fn confirm_quit(buf: &mut Buffer, area: Rect, state: &State, theme: &Theme) {
+    let text = match state.fleet.launch.filter(|l| l.waiting > 0) {
+        Some(l) => format!(
+            "This trawl is still launching the run's ECS tasks: quitting leaves {} URLs QUEUED and stops relaunching tasks that fail. Quit anyway?",
+            thousands(l.waiting)
+        ),
+        None => "A run is in flight: quitting stops its local workers. Quit anyway?".to_owned(),
+    };
+    let p = [(text, theme.bold())];
     confirm(
         buf,
         area,

@@ -82,8 +82,29 @@ fn phase_count(p: &PhaseCounts, phase: Phase) -> usize {
 /// "nodes 3 · pods 40: 5 pending 12 running 20 done 3 failed · IPs 3 · pool EIPs 2/5"
 pub fn summary<'a>(state: &State, f: &Facts, theme: &Theme) -> Vec<Span<'a>> {
     let sep = || Span::styled(" · ", theme.dim());
-    let mut s = Vec::with_capacity(16);
-    let ecs = f.nodes == 0 && f.groups > 0;
+    let mut s = Vec::with_capacity(20);
+    let ecs = fleet_target(state) == Target::Ecs || (f.nodes == 0 && f.groups > 0);
+    if let Some(l) = &state.fleet.launch {
+        // While URLs still wait for their launch: how far it got.
+        s.push(Span::styled(
+            format!("launching {}/{}", thousands(l.launched), thousands(l.total)),
+            theme.accent(),
+        ));
+        s.push(Span::raw(format!(" {} waiting", thousands(l.waiting))));
+        if l.failed > 0 {
+            s.push(Span::styled(
+                format!(" {} failed", thousands(l.failed)),
+                theme.error(),
+            ));
+        }
+        if l.relaunched > 0 {
+            s.push(Span::raw(format!(
+                " {} relaunched",
+                thousands(l.relaunched)
+            )));
+        }
+        s.push(sep());
+    }
     if !ecs {
         s.push(Span::raw(format!("nodes {}", thousands(f.nodes))));
         s.push(sep());

@@ -291,7 +291,7 @@ pub fn draw(frame: &mut Frame, state: &State) {
         Some(Overlay::Help) => help::draw(buf, over, &theme),
         Some(Overlay::ConfirmSubmit) => dialog::confirm_submit(buf, over, state, &theme),
         Some(Overlay::ConfirmCancel) => dialog::confirm_cancel(buf, over, state, &theme),
-        Some(Overlay::ConfirmQuit) => dialog::confirm_quit(buf, over, &theme),
+        Some(Overlay::ConfirmQuit) => dialog::confirm_quit(buf, over, state, &theme),
         Some(Overlay::Detail { url_key, scroll }) => {
             detail::draw(buf, over, state, url_key, *scroll, &theme);
         }
