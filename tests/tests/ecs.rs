@@ -387,7 +387,11 @@ fn trawl_submit_target_ecs_launches_follows_and_lists_the_run() {
     assert!(stderr.contains("5/5 final: 5 done"), "{stderr}");
     let run_id = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     let out = trawl_tests::trawl::trawl(home.path(), &["results", &run_id, "--json"], &endpoint);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let records: Vec<trawl_scraper::record::Record> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(records.len(), 5);
     assert!(
