@@ -406,3 +406,91 @@ fn trawl_submit_target_ecs_launches_follows_and_lists_the_run() {
         "{listing}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cancel_stops_the_tasks_and_fails_what_is_left() {
+    let moto = Moto::start().unwrap();
+    let names = setup(&moto).await;
+    let server = HostileServer::start_plain().unwrap();
+    // One worker at a time, so most URLs are still waiting when we cancel.
+    let fargate = Fargate::start(
+        &moto,
+        CLUSTER,
+        BUCKET,
+        TABLE,
+        FargateOptions {
+            parallel: 1,
+            ..FargateOptions::default()
+        },
+    );
+    let aws = aws(&moto, &moto.endpoint()).await;
+    let target = EcsTarget::new(&aws, &ecs_config(&names, 5)).unwrap();
+    let urls: Vec<String> = (0..40)
+        .map(|i| server.url(&format!("/page?c={i}")))
+        .collect();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (control, run_id) = target.submit(urls.clone(), tx.clone());
+    let follower = tokio::spawn(follow_aws_run(
+        target.store().clone(),
+        run_id.clone(),
+        Duration::from_secs(1),
+        tx,
+    ));
+    let mut results = Results::default();
+    let end = Instant::now() + Duration::from_secs(120);
+    let mut cancelled = false;
+    while results.len() < 40 || results.finished() < 40 {
+        let left = end.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, rx.recv()).await {
+            Ok(Some(Action::Records { records, .. })) => {
+                results.apply(records);
+            }
+            Ok(Some(_)) => {}
+            _ => panic!("{} of 40 final", results.finished()),
+        }
+        if !cancelled && results.count(Status::Done) >= 2 {
+            control.cancel();
+            cancelled = true;
+        }
+    }
+    follower.abort();
+    let cancelled_records = results
+        .records()
+        .iter()
+        .filter(|r| {
+            r.error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("cancelled:"))
+        })
+        .count();
+    assert!(cancelled_records >= 20, "{cancelled_records} cancelled");
+    assert_eq!(
+        results.count(Status::Done) + cancelled_records,
+        40,
+        "every URL is DONE or cancelled"
+    );
+    // No task of the run is left running (a launch in flight when the
+    // cancel came is stopped at the next look).
+    let ecs = moto.ecs().await;
+    let end = Instant::now() + Duration::from_secs(15);
+    loop {
+        let running = ecs
+            .list_tasks()
+            .cluster(CLUSTER)
+            .started_by(&run_id)
+            .desired_status(aws_sdk_ecs::types::DesiredStatus::Running)
+            .send()
+            .await
+            .unwrap();
+        if running.task_arns().is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "still running: {:?}",
+            running.task_arns()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(fargate.seen().len() < 40, "cancel stopped launching");
+}

@@ -19,7 +19,7 @@
 //!
 //! Fargate tasks leave from their own public IPs: Elastic IPs are for EKS.
 
-use super::RunControl;
+use super::{CANCELLED, CancelSignal, RunControl};
 use crate::aws::problem::{AwsError, Call, ErrorKind, describe};
 use crate::config::EcsConfig;
 use crate::model::{Action, Fleet, LaunchProgress, PhaseCounts, TaskGroup};
@@ -33,14 +33,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use tokio::sync::{Mutex, Semaphore, mpsc::UnboundedSender, watch};
+use tokio::sync::{Mutex, Semaphore, mpsc::UnboundedSender};
 use trawl_scraper::record::{Record, RunItem, Target, new_run_id, now};
 
 /// The container the overrides go to (DESIGN.md).
 pub const CONTAINER: &str = "scraper";
 /// The tag every task of a run carries.
 pub const RUN_TAG: &str = "trawl:run-id";
-pub const CANCELLED: &str = "cancelled: the operator cancelled the run before this URL finished";
 
 /// The ECS target's settings: the config's `[ecs]` with defaults.
 #[derive(Clone, Debug)]
@@ -182,7 +181,7 @@ impl EcsTarget {
         run: RunItem,
         records: Vec<Record>,
         tx: UnboundedSender<Action>,
-        cancelled: watch::Receiver<bool>,
+        cancelled: CancelSignal,
     ) {
         let progress = Arc::new(Mutex::new(LaunchProgress {
             total: records.len(),
@@ -219,7 +218,7 @@ impl EcsTarget {
         progress: &Arc<Mutex<LaunchProgress>>,
         started: &Started,
         tx: &UnboundedSender<Action>,
-        mut cancelled: watch::Receiver<bool>,
+        mut cancelled: CancelSignal,
     ) {
         let fatal: Arc<Mutex<Option<AwsError>>> = Arc::new(Mutex::new(None));
         // Records no task was started for, when launching stops early.
@@ -231,12 +230,12 @@ impl EcsTarget {
         for record in open.by_ref() {
             let permit = tokio::select! {
                 p = slots.clone().acquire_owned() => p.expect("never closed"),
-                _ = cancelled.changed() => {
+                _ = cancelled.cancelled() => {
                     unlaunched.lock().await.push(record);
                     break;
                 }
             };
-            if *cancelled.borrow() || fatal.lock().await.is_some() {
+            if cancelled.is_cancelled() || fatal.lock().await.is_some() {
                 unlaunched.lock().await.push(record);
                 break;
             }
@@ -267,10 +266,10 @@ impl EcsTarget {
 
         // Not launched (cancel, or a cause every launch would hit): FAILED.
         let fatal = fatal.lock().await.clone();
-        let reason = match (&fatal, *cancelled.borrow()) {
+        let reason = match (&fatal, cancelled.is_cancelled()) {
             (_, true) => CANCELLED.to_owned(),
             (Some(e), false) => format!("not launched: {}", e.line),
-            (None, false) => String::new(),
+            (None, false) => "not launched: launching stopped before this URL".to_owned(),
         };
         if let Some(e) = &fatal {
             let _ = tx.send(Action::Error(e.line.clone()));
@@ -419,19 +418,38 @@ impl EcsTarget {
         started: &Started,
         launched_all: &AtomicBool,
         tx: &UnboundedSender<Action>,
-        mut cancelled: watch::Receiver<bool>,
+        mut cancelled: CancelSignal,
     ) {
         let mut tasks: HashMap<String, TaskView> = HashMap::new();
         let mut ips: HashMap<String, EniView> = HashMap::new();
         let mut settled: HashSet<String> = HashSet::new();
         let mut delay = self.settings.track_every;
-        let mut stop_sent = false;
+        let mut stop_asked: HashSet<String> = HashSet::new();
+        let mut left_failed = false;
         loop {
-            let cancel = *cancelled.borrow();
-            if cancel && !stop_sent {
-                stop_sent = true;
-                self.stop_tasks(&tasks, tx).await;
-                self.fail_unlaunched_running(run, tx).await;
+            let cancel = cancelled.is_cancelled();
+            if cancel {
+                // Every look after a cancel: tasks started since (a launch
+                // in flight) or not listed yet are stopped too.
+                let running: Vec<String> = tasks
+                    .values()
+                    .filter(|t| !t.stopped())
+                    .map(|t| t.arn.clone())
+                    .chain(
+                        started
+                            .lock()
+                            .await
+                            .iter()
+                            .filter(|a| !tasks.contains_key(*a))
+                            .cloned(),
+                    )
+                    .filter(|a| !stop_asked.contains(a))
+                    .collect();
+                self.stop_tasks(&running, tx).await;
+                stop_asked.extend(running);
+                if !std::mem::replace(&mut left_failed, true) {
+                    self.fail_unlaunched_running(run, tx).await;
+                }
             }
             match self.look(run, &mut tasks, &mut ips).await {
                 Ok(()) => delay = self.settings.track_every,
@@ -478,7 +496,7 @@ impl EcsTarget {
             }
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
-                _ = cancelled.changed(), if !cancel => {}
+                _ = cancelled.cancelled(), if !cancel => {}
             }
         }
     }
@@ -659,13 +677,13 @@ impl EcsTarget {
     }
 
     /// Cancel: every task of the run that still runs is stopped.
-    async fn stop_tasks(&self, tasks: &HashMap<String, TaskView>, tx: &UnboundedSender<Action>) {
-        for t in tasks.values().filter(|t| !t.stopped()) {
+    async fn stop_tasks(&self, arns: &[String], tx: &UnboundedSender<Action>) {
+        for arn in arns {
             let stopped = self
                 .ecs
                 .stop_task()
                 .cluster(&self.settings.cluster)
-                .task(&t.arn)
+                .task(arn)
                 .reason("cancelled by the trawl operator")
                 .send()
                 .await;

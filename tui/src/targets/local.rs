@@ -2,17 +2,16 @@
 //! the trawl-scraper library inside this binary), at most `concurrency` at
 //! once, results in the local store. Progress goes out as Actions.
 
-use super::RunControl;
+use super::{CANCELLED, CancelSignal, RunControl};
 use crate::model::{Action, Fleet, NodeState, NodeView, PhaseCounts};
 use crate::store::local::LocalStore;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{Semaphore, mpsc};
 use trawl_scraper::record::{Record, RunItem, Status, Target, new_run_id, now};
 
-pub const CANCELLED: &str = "cancelled: the operator cancelled the run before this URL finished";
 pub const INTERRUPTED: &str =
     "interrupted: trawl stopped before this URL finished; submit it again to retry";
 
@@ -100,7 +99,7 @@ impl LocalRunner {
         run: RunItem,
         records: Vec<Record>,
         tx: mpsc::UnboundedSender<Action>,
-        mut cancelled: watch::Receiver<bool>,
+        mut cancelled: CancelSignal,
     ) {
         // Tells another trawl that attaches to this run that it is alive.
         let _pid = self.store.claim_run(&run.run_id);
@@ -116,7 +115,7 @@ impl LocalRunner {
         let mut live: HashSet<String> = HashSet::new();
         let mut children: HashMap<String, tokio::sync::oneshot::Sender<()>> = HashMap::new();
         loop {
-            let cancel_now = *cancelled.borrow();
+            let cancel_now = cancelled.is_cancelled();
             if cancel_now {
                 for (_, kill) in children.drain() {
                     let _ = kill.send(());
@@ -153,10 +152,10 @@ impl LocalRunner {
                     let _ = tx.send(Action::Records { run_id: run.run_id.clone(), records: vec![finished] });
                     let _ = tx.send(Action::FleetChanged(fleet.snapshot()));
                 }
-                _ = cancelled.changed() => {}
+                _ = cancelled.cancelled(), if !cancel_now => {}
             }
         }
-        if *cancelled.borrow() {
+        if cancelled.is_cancelled() {
             let store = self.store.clone();
             let run_id = run.run_id.clone();
             let failed =
