@@ -1,8 +1,11 @@
 //! Where URLs run. Each target launches a run's URLs and reports progress
 //! as Actions: `local` (worker processes on this machine) and `ecs` (one
-//! Fargate task per URL); `follow` reads a run kept in the AWS store.
+//! Fargate task per URL); `eks` holds the Kubernetes objects of a run (its
+//! launcher and watches come with the EKS issue); `follow` reads a run kept
+//! in the AWS store.
 
 pub mod ecs;
+pub mod eks;
 pub mod follow;
 pub mod local;
 
