@@ -59,6 +59,10 @@ pub fn test_kubeconfig() -> PathBuf {
     shared().dir.path().join("kubeconfig")
 }
 
+/// Where AWS calls of a child go unless a test points them at moto: the
+/// discard port on loopback, where nothing listens.
+pub const REFUSED_ENDPOINT: &str = "http://127.0.0.1:9";
+
 /// The variables every child process gets.
 pub fn safe_env() -> Vec<(String, String)> {
     let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into());
@@ -74,6 +78,9 @@ pub fn safe_env() -> Vec<(String, String)> {
         ("AWS_DEFAULT_REGION", "us-east-1".into()),
         ("AWS_CONFIG_FILE", "/dev/null".into()),
         ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null".into()),
+        // A process not given a moto's endpoint (e.g. a pod the cluster
+        // simulator runs) reaches a refused loopback port, never AWS.
+        ("AWS_ENDPOINT_URL", REFUSED_ENDPOINT.into()),
         ("KUBECONFIG", test_kubeconfig().display().to_string()),
         ("NO_PROXY", "*".into()),
         ("TRAWL_LOG", "info".into()),

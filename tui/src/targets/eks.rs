@@ -8,8 +8,9 @@
 //! deadline (the per-URL limit; never a Job-level one, which would kill the
 //! whole chunk) and the attempt from the Job's per-index failure count.
 //!
-//! Launching these objects and watching nodes and pods join with the rest
-//! of the EKS issue; this part is pure and tested on its own.
+//! `launch` creates a run's objects (what exists is left as it is), and
+//! `delete_run` removes them with their pods. Watching nodes and pods for
+//! the map joins with the rest of the EKS issue.
 
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
@@ -19,6 +20,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use std::collections::BTreeMap;
 use std::ops::Range;
 
@@ -271,6 +273,109 @@ pub fn job(run_id: &str, chunk: usize, url_count: usize, s: &EksSettings) -> Job
         }),
         ..Job::default()
     }
+}
+
+/// A client for the kube context of the config (the current one when
+/// none is named): kubeconfig from KUBECONFIG or ~/.kube/config, else the
+/// in-cluster service account.
+pub async fn kube_client(context: Option<&str>) -> Result<kube::Client, String> {
+    let config = match context {
+        Some(ctx) => kube::Config::from_kubeconfig(&kube::config::KubeConfigOptions {
+            context: Some(ctx.to_owned()),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| format!("kube context {ctx}: {e}: check `context` under [eks] in the trawl config"))?,
+        None => kube::Config::infer().await.map_err(|e| {
+            format!("no Kubernetes configuration ({e}): run `aws eks update-kubeconfig --name CLUSTER` or set KUBECONFIG")
+        })?,
+    };
+    kube::Client::try_from(config).map_err(|e| format!("cannot set up the Kubernetes client: {e}"))
+}
+
+/// What a launch did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Launched {
+    /// Jobs the run has (one per chunk).
+    pub jobs: usize,
+    /// Objects this call created (the rest existed: a resubmission).
+    pub created: usize,
+}
+
+/// Creates `obj` unless an object of its name exists; whether it created it.
+async fn create_once<K>(api: &Api<K>, obj: &K, what: &str) -> Result<bool, String>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    match api.create(&PostParams::default(), obj).await {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(status)) if status.is_already_exists() => Ok(false),
+        Err(e) => Err(format!("creating {what}: {}", kube_error(&e))),
+    }
+}
+
+/// A Kubernetes error in words, with what to do where it is clear.
+pub fn kube_error(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) if s.code == 403 => format!(
+            "forbidden: {} (the operator's RBAC of terraform/kubernetes.tf allows Jobs and ConfigMaps in the namespace)",
+            s.message
+        ),
+        kube::Error::Api(s) if s.code == 404 => {
+            format!(
+                "{} (does the namespace exist? terraform/ creates it)",
+                s.message
+            )
+        }
+        kube::Error::Api(s) => format!("{} ({} {})", s.message, s.code, s.reason),
+        other => trawl_scraper::error_text::full(other),
+    }
+}
+
+/// Creates the run's ConfigMaps and Jobs, chunk by chunk (each ConfigMap
+/// before its Job, which mounts it). Objects that exist are left as they
+/// are, so submitting a run twice creates nothing twice.
+pub async fn launch(
+    client: &kube::Client,
+    run_id: &str,
+    urls: &[String],
+    s: &EksSettings,
+) -> Result<Launched, String> {
+    let maps: Api<ConfigMap> = Api::namespaced(client.clone(), &s.namespace);
+    let jobs: Api<Job> = Api::namespaced(client.clone(), &s.namespace);
+    let mut launched = Launched::default();
+    for (chunk, range) in chunks(urls).into_iter().enumerate() {
+        let name = object_name(run_id, chunk);
+        let part = &urls[range];
+        let cm = config_map(run_id, chunk, part, &s.namespace);
+        launched.created +=
+            usize::from(create_once(&maps, &cm, &format!("ConfigMap {name}")).await?);
+        let job = job(run_id, chunk, part.len(), s);
+        launched.created += usize::from(create_once(&jobs, &job, &format!("Job {name}")).await?);
+        launched.jobs += 1;
+    }
+    Ok(launched)
+}
+
+/// Cancel: the run's Jobs go with their pods (background propagation), and
+/// its ConfigMaps. Returns how many Jobs were deleted.
+pub async fn delete_run(
+    client: &kube::Client,
+    namespace: &str,
+    run_id: &str,
+) -> Result<usize, String> {
+    let selector = ListParams::default().labels(&run_selector(run_id));
+    let jobs: Api<Job> = Api::namespaced(client.clone(), namespace);
+    let deleted = jobs
+        .delete_collection(&DeleteParams::background(), &selector)
+        .await
+        .map_err(|e| format!("deleting the run's Jobs: {}", kube_error(&e)))?;
+    let n = deleted.left().map_or(0, |list| list.items.len());
+    let maps: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+    maps.delete_collection(&DeleteParams::background(), &selector)
+        .await
+        .map_err(|e| format!("deleting the run's ConfigMaps: {}", kube_error(&e)))?;
+    Ok(n)
 }
 
 #[cfg(test)]
