@@ -7,6 +7,7 @@ pub mod fargate;
 pub mod fault_proxy;
 pub mod hostile;
 pub mod moto;
+pub mod sim;
 pub mod tls;
 pub mod tmux;
 pub mod trawl;
