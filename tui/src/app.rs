@@ -16,6 +16,7 @@ use crate::targets::follow::follow_aws_run;
 use crate::targets::local::{INTERRUPTED, LocalRunner};
 use crate::{terminal, ui};
 use futures::StreamExt;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
@@ -85,7 +86,8 @@ fn probe_targets(cli: &Cli) -> Vec<TargetOption> {
 struct Runtime {
     tx: UnboundedSender<Action>,
     runner: LocalRunner,
-    control: Option<RunControl>,
+    /// Cancel handles of the runs this trawl drives, by run id.
+    controls: HashMap<String, RunControl>,
     /// Follows the attached run by polling its store: a local run another
     /// process drives (`--detach`), or any EKS/ECS run.
     watcher: Option<tokio::task::JoinHandle<()>>,
@@ -110,7 +112,7 @@ async fn event_loop(
     let mut rt = Runtime {
         tx,
         runner,
-        control: None,
+        controls: HashMap::new(),
         watcher: None,
         aws,
         config,
@@ -257,7 +259,8 @@ impl Runtime {
                 urls,
             } => {
                 self.stop_watching();
-                self.control = Some(self.runner.submit(urls, tx));
+                let (control, run_id) = self.runner.submit(urls, tx);
+                self.controls.insert(run_id, control);
             }
             Effect::Submit {
                 target: Target::Ecs,
@@ -266,7 +269,7 @@ impl Runtime {
                 Ok((ecs, every)) => {
                     self.stop_watching();
                     let (control, run_id) = ecs.submit(urls, tx.clone());
-                    self.control = Some(control);
+                    self.controls.insert(run_id.clone(), control);
                     self.watcher = Some(tokio::spawn(follow_aws_run(
                         ecs.store().clone(),
                         run_id,
@@ -288,7 +291,7 @@ impl Runtime {
                 ));
             }
             Effect::Cancel { run_id, .. } => {
-                if let Some(c) = &self.control {
+                if let Some(c) = self.controls.get(&run_id) {
                     c.cancel();
                 } else {
                     let _ = tx.send(Action::Error(format!(
@@ -313,7 +316,6 @@ impl Runtime {
             }
             Effect::Attach { run_id, target } if target != Target::Local => {
                 self.stop_watching();
-                self.control = None;
                 match self.aws_store() {
                     Ok(store) => {
                         let every = self
@@ -331,10 +333,6 @@ impl Runtime {
                 self.stop_watching();
                 let store = self.store();
                 let driver = store.driver(&run_id);
-                if driver != Driver::ThisProcess {
-                    // Cancel (x) reaches only a run this trawl drives.
-                    self.control = None;
-                }
                 let run_id2 = run_id.clone();
                 tokio::task::spawn_blocking(move || {
                     let run_id = run_id2;

@@ -208,7 +208,7 @@ pub fn submit(cli: &Cli, file: &str, target: Target, detach: bool) -> ExitCode {
     }
     runtime().block_on(async {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let _control = runner.submit(check.urls.clone(), tx);
+        let (_control, _run_id) = runner.submit(check.urls.clone(), tx);
         follow(rx, true).await
     })
 }

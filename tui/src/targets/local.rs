@@ -50,8 +50,14 @@ impl LocalRunner {
     /// Writes the run item and QUEUED records, announces the run
     /// (`RunStarted`, then the QUEUED records) and launches its workers.
     /// Errors come back as `Action::Error`.
-    pub fn submit(&self, urls: Vec<String>, tx: mpsc::UnboundedSender<Action>) -> RunControl {
+    /// Returns the run's control and id.
+    pub fn submit(
+        &self,
+        urls: Vec<String>,
+        tx: mpsc::UnboundedSender<Action>,
+    ) -> (RunControl, String) {
         let run = self.new_run(urls.len());
+        let run_id = run.run_id.clone();
         let (control, cancelled) = RunControl::new();
         let runner = self.clone();
         tokio::spawn(async move {
@@ -78,7 +84,7 @@ impl LocalRunner {
                 }
             }
         });
-        control
+        (control, run_id)
     }
 
     /// Runs every not-yet-final record of an existing run (`trawl resume`).
