@@ -816,7 +816,13 @@ fn workers_write_to_moto_with_their_node_eip() {
 /// that watcher, one that starts matching is ADDED.
 #[test]
 fn watch_selector_transitions() {
-    let sim = Sim::start(SimOptions::default()).unwrap();
+    // The API server alone: no scheduler or Karpenter touching the pod, so
+    // the only events are the ones this test causes.
+    let sim = Sim::start(SimOptions {
+        controllers: false,
+        ..SimOptions::default()
+    })
+    .unwrap();
     let rv = sim.store().resource_version();
     let addr = sim.addr();
     let path = format!(
