@@ -462,6 +462,12 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Answer {
         };
     let call = Call::identify(&parts, &body);
     shared.count(&call.operation, |s| s.seen += 1);
+    // ECS answers a repeated clientToken with the first outcome, before
+    // anything else could happen to the request (no fault is drawn for it).
+    if let Some(first) = shared.stored_answer(&call) {
+        shared.count(&call.operation, |s| s.replayed += 1);
+        return Ok(relay(&first, &parts.method));
+    }
     let Some(fault) = shared.choose(&call) else {
         return Ok(shared.forward(&call, &parts, body).await);
     };
@@ -502,6 +508,15 @@ impl Shared {
 
     fn next_id(&self) -> u64 {
         self.ids.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The stored answer of an ECS RunTask whose clientToken was seen.
+    fn stored_answer(&self, call: &Call) -> Option<Captured> {
+        if !self.ecs_tokens_on.load(Ordering::SeqCst) || !call.is(Service::Ecs, "RunTask") {
+            return None;
+        }
+        let token = call.json_str("clientToken")?;
+        lock(&self.ecs_tokens).get(token).cloned()
     }
 
     /// The fault of the first rule that fires for `call`, if any.
