@@ -120,11 +120,6 @@ impl EcsTarget {
         })
     }
 
-    pub fn with_retain_days(mut self, days: Option<u32>) -> Self {
-        self.retain_days = days.or(self.retain_days);
-        self
-    }
-
     pub fn store(&self) -> &AwsStore {
         &self.store
     }

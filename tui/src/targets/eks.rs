@@ -275,24 +275,6 @@ pub fn job(run_id: &str, chunk: usize, url_count: usize, s: &EksSettings) -> Job
     }
 }
 
-/// A client for the kube context of the config (the current one when
-/// none is named): kubeconfig from KUBECONFIG or ~/.kube/config, else the
-/// in-cluster service account.
-pub async fn kube_client(context: Option<&str>) -> Result<kube::Client, String> {
-    let config = match context {
-        Some(ctx) => kube::Config::from_kubeconfig(&kube::config::KubeConfigOptions {
-            context: Some(ctx.to_owned()),
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| format!("kube context {ctx}: {e}: check `context` under [eks] in the trawl config"))?,
-        None => kube::Config::infer().await.map_err(|e| {
-            format!("no Kubernetes configuration ({e}): run `aws eks update-kubeconfig --name CLUSTER` or set KUBECONFIG")
-        })?,
-    };
-    kube::Client::try_from(config).map_err(|e| format!("cannot set up the Kubernetes client: {e}"))
-}
-
 /// What a launch did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Launched {
