@@ -18,6 +18,7 @@ fn settings() -> EksSettings {
         ttl_after_finished_secs: EksSettings::DEFAULT_TTL_AFTER_FINISHED_SECS,
         pod_deadline_secs: EksSettings::DEFAULT_POD_DEADLINE_SECS,
         memory_limit: EksSettings::DEFAULT_MEMORY_LIMIT.into(),
+        pending_grace_secs: EksSettings::DEFAULT_PENDING_GRACE_SECS,
         retain_days: None,
     }
 }

@@ -12,6 +12,9 @@ use crate::store::local::{Driver, LocalStore};
 use crate::store::preview_text;
 use crate::targets::RunControl;
 use crate::targets::ecs::EcsTarget;
+use crate::targets::eks::EksTarget;
+use crate::targets::eks::map::ClusterState;
+use crate::targets::eks::watch::ClusterWatch;
 use crate::targets::follow::follow_aws_run;
 use crate::targets::local::{INTERRUPTED, LocalRunner};
 use crate::{terminal, ui};
@@ -53,12 +56,14 @@ pub fn run(cli: &Cli) -> color_eyre::Result<()> {
 /// Which targets can be used, and why not.
 fn probe_targets(cli: &Cli) -> Vec<TargetOption> {
     let config = cli.config().unwrap_or_default();
-    let reason = |configured: bool, what: &str| {
-        Some(if configured {
-            format!("the {what} target is not in this build of trawl yet")
-        } else {
-            format!("no [{what}] in the config: run `trawl init --terraform-output FILE`")
-        })
+    let needs = |section: bool, what: &str| match (section, &config.table) {
+        (false, _) => Some(format!(
+            "no [{what}] in the config: run `trawl init --terraform-output FILE`"
+        )),
+        (true, None) => {
+            Some("no results table in the config: run `trawl init --terraform-output FILE`".into())
+        }
+        (true, Some(_)) => None,
     };
     vec![
         TargetOption {
@@ -67,20 +72,26 @@ fn probe_targets(cli: &Cli) -> Vec<TargetOption> {
         },
         TargetOption {
             target: Target::Eks,
-            unavailable: reason(config.eks.is_some(), "eks"),
+            unavailable: needs(config.eks.is_some(), "eks"),
         },
         TargetOption {
             target: Target::Ecs,
-            unavailable: match (&config.ecs, &config.table) {
-                (None, _) => reason(false, "ecs"),
-                (Some(_), None) => Some(
-                    "no results table in the config: run `trawl init --terraform-output FILE`"
-                        .into(),
-                ),
-                (Some(_), Some(_)) => None,
-            },
+            unavailable: needs(config.ecs.is_some(), "ecs"),
         },
     ]
+}
+
+/// The EKS map while an EKS run is on screen: the cluster's watches and
+/// the task that turns their snapshots into the fleet map.
+struct EksMap {
+    watch: ClusterWatch,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for EksMap {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 struct Runtime {
@@ -93,6 +104,9 @@ struct Runtime {
     watcher: Option<tokio::task::JoinHandle<()>>,
     /// AWS clients and names, when the config names an AWS resource.
     aws: Option<Arc<Aws>>,
+    /// The EKS target when the config has `[eks]` (or why it cannot be used).
+    eks: Option<Result<EksTarget, String>>,
+    eks_map: Option<EksMap>,
     config: Config,
     frames: u64,
 }
@@ -109,12 +123,21 @@ async fn event_loop(
     spawn_ticks(tx.clone());
     let config = cli.config().unwrap_or_default();
     let aws = cli.aws(&config).await.map(Arc::new);
+    let eks = match (&config.eks, &aws) {
+        (Some(eks), Some(aws)) => Some(EksTarget::from_config(aws, eks).await),
+        (Some(_), None) => Some(Err(
+            "no results table in the trawl config: run `trawl init --terraform-output FILE`".into(),
+        )),
+        (None, _) => None,
+    };
     let mut rt = Runtime {
         tx,
         runner,
         controls: HashMap::new(),
         watcher: None,
         aws,
+        eks,
+        eks_map: None,
         config,
         frames: 0,
     };
@@ -239,6 +262,43 @@ impl Runtime {
         Ok((EcsTarget::new(aws, ecs)?, aws.poll_interval))
     }
 
+    /// The EKS target, or why there is none.
+    fn eks_target(&self) -> Result<EksTarget, String> {
+        match &self.eks {
+            Some(t) => t.clone(),
+            None => {
+                Err("no [eks] in the trawl config: run `trawl init --terraform-output FILE`".into())
+            }
+        }
+    }
+
+    fn poll_interval(&self) -> Duration {
+        self.aws
+            .as_ref()
+            .map_or(crate::aws::DEFAULT_POLL_INTERVAL, |a| a.poll_interval)
+    }
+
+    /// Shows the EKS map (starting the watches once) and returns its
+    /// snapshots.
+    fn show_eks_map(&mut self, eks: &EksTarget) -> tokio::sync::watch::Receiver<Arc<ClusterState>> {
+        let map = self.eks_map.get_or_insert_with(|| {
+            let watch = eks.watch(None);
+            let task = tokio::spawn(crate::targets::eks::show_map(
+                watch.subscribe(),
+                eks.settings().pending_grace_secs,
+                self.aws.clone(),
+                self.tx.clone(),
+            ));
+            EksMap { watch, task }
+        });
+        map.watch.subscribe()
+    }
+
+    /// Another target's map takes the screen: the EKS watches stop.
+    fn hide_eks_map(&mut self) {
+        self.eks_map = None;
+    }
+
     /// The AWS results store, or why there is none.
     fn aws_store(&self) -> Result<AwsStore, String> {
         match &self.aws {
@@ -259,6 +319,7 @@ impl Runtime {
                 urls,
             } => {
                 self.stop_watching();
+                self.hide_eks_map();
                 let (control, run_id) = self.runner.submit(urls, tx);
                 self.controls.insert(run_id, control);
             }
@@ -268,6 +329,7 @@ impl Runtime {
             } => match self.ecs_target() {
                 Ok((ecs, every)) => {
                     self.stop_watching();
+                    self.hide_eks_map();
                     let (control, run_id) = ecs.submit(urls, tx.clone());
                     self.controls.insert(run_id.clone(), control);
                     self.watcher = Some(tokio::spawn(follow_aws_run(
@@ -283,16 +345,33 @@ impl Runtime {
             },
             Effect::Submit {
                 target: Target::Eks,
-                ..
-            } => {
-                let _ = tx.send(Action::Error(
-                    "the eks target is not in this build of trawl yet; press t for local or ecs"
-                        .into(),
-                ));
-            }
-            Effect::Cancel { run_id, .. } => {
+                urls,
+            } => match self.eks_target() {
+                Ok(eks) => {
+                    self.stop_watching();
+                    let cluster = self.show_eks_map(&eks);
+                    let (control, run_id) = eks.submit(urls, cluster, tx.clone());
+                    self.controls.insert(run_id.clone(), control);
+                    let every = self.poll_interval();
+                    self.watcher = Some(tokio::spawn(follow_aws_run(
+                        eks.store().clone(),
+                        run_id,
+                        every,
+                        tx,
+                    )));
+                }
+                Err(e) => {
+                    let _ = tx.send(Action::Error(e));
+                }
+            },
+            Effect::Cancel { run_id, target } => {
                 if let Some(c) = self.controls.get(&run_id) {
                     c.cancel();
+                } else if target == Target::Eks
+                    && let Ok(eks) = self.eks_target()
+                {
+                    // A run another trawl launched: its Jobs are in the cluster.
+                    tokio::spawn(async move { eks.cancel(&run_id, &tx).await });
                 } else {
                     let _ = tx.send(Action::Error(format!(
                         "run {run_id} is not running in this trawl; nothing to cancel here"
@@ -316,12 +395,15 @@ impl Runtime {
             }
             Effect::Attach { run_id, target } if target != Target::Local => {
                 self.stop_watching();
+                match self.eks_target() {
+                    Ok(eks) if target == Target::Eks => {
+                        self.show_eks_map(&eks);
+                    }
+                    _ => self.hide_eks_map(),
+                }
                 match self.aws_store() {
                     Ok(store) => {
-                        let every = self
-                            .aws
-                            .as_ref()
-                            .map_or(crate::aws::DEFAULT_POLL_INTERVAL, |a| a.poll_interval);
+                        let every = self.poll_interval();
                         self.watcher = Some(tokio::spawn(follow_aws_run(store, run_id, every, tx)));
                     }
                     Err(e) => {
@@ -331,6 +413,7 @@ impl Runtime {
             }
             Effect::Attach { run_id, .. } => {
                 self.stop_watching();
+                self.hide_eks_map();
                 let store = self.store();
                 let driver = store.driver(&run_id);
                 let run_id2 = run_id.clone();

@@ -9,6 +9,7 @@ use crate::paths;
 use crate::store::aws::AwsStore;
 use crate::store::local::LocalStore;
 use crate::targets::ecs::EcsTarget;
+use crate::targets::eks::EksTarget;
 use crate::targets::follow::follow_aws_run;
 use crate::targets::local::{LocalRunner, default_concurrency};
 use crate::urls::{LineStatus, check_lines};
@@ -177,11 +178,7 @@ pub fn submit(cli: &Cli, file: &str, target: Target, detach: bool) -> ExitCode {
     match target {
         Target::Local => {}
         Target::Ecs => return submit_ecs(cli, check.urls, detach),
-        Target::Eks => {
-            return fail(
-                "the eks target is not in this build of trawl yet; use --target local or ecs",
-            );
-        }
+        Target::Eks => return submit_eks(cli, check.urls, detach),
     }
     let runner = match cli.local_runner() {
         Ok(r) => r,
@@ -249,6 +246,49 @@ fn submit_ecs(cli: &Cli, urls: Vec<String>, detach: bool) -> ExitCode {
         ));
         let code = follow(rx, true).await;
         follower.abort();
+        code
+    })
+}
+
+/// `submit --target eks`: creates the run's Jobs, then follows the run in
+/// DynamoDB until every URL is final, watching the pods meanwhile to write
+/// the records of pods that fail without one. `--detach` is refused for the
+/// same reason as on ECS.
+fn submit_eks(cli: &Cli, urls: Vec<String>, detach: bool) -> ExitCode {
+    if detach {
+        return fail(
+            "--detach is for local runs: this process watches an EKS run's pods and records the ones that fail; run it in tmux or with nohup",
+        );
+    }
+    let config = match cli.config() {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    let Some(eks) = config.eks.clone() else {
+        return fail("no [eks] in the trawl config: run `trawl init --terraform-output FILE`");
+    };
+    runtime().block_on(async {
+        let Some(aws) = cli.aws(&config).await else {
+            return fail(
+                "no results table in the trawl config: run `trawl init --terraform-output FILE`",
+            );
+        };
+        let target = match EksTarget::from_config(&aws, &eks).await {
+            Ok(t) => t,
+            Err(e) => return fail(e),
+        };
+        let cluster = target.watch(None);
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let (_control, run_id) = target.submit(urls, cluster.subscribe(), tx.clone());
+        let follower = tokio::spawn(follow_aws_run(
+            target.store().clone(),
+            run_id,
+            aws.poll_interval,
+            tx,
+        ));
+        let code = follow(rx, true).await;
+        follower.abort();
+        drop(cluster);
         code
     })
 }

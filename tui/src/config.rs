@@ -39,6 +39,22 @@ pub struct EksConfig {
     /// Kube context; the current one when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<String>,
+    /// Pods of one Job at once (default 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallelism: Option<i32>,
+    /// Retries of one URL's pod before it counts as failed (default 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries_per_url: Option<i32>,
+    /// One pod's time limit in seconds (default 120).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_deadline_secs: Option<i64>,
+    /// One pod's memory limit (default "256Mi").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_limit: Option<String>,
+    /// Seconds a pod may wait for a node or its image before its URL is
+    /// FAILED (default 600: Karpenter may still be adding nodes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_grace_secs: Option<i64>,
 }
 
 fn default_namespace() -> String {
@@ -121,7 +137,7 @@ impl Config {
                 cluster,
                 namespace: text("eks_namespace").unwrap_or_else(default_namespace),
                 image,
-                context: None,
+                ..EksConfig::default()
             }),
             _ => None,
         };

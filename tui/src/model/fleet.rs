@@ -2,7 +2,8 @@
 //! public IP (ECS), or this machine and its workers (local). Targets send
 //! whole snapshots; the map never reads the cluster itself.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use trawl_scraper::record::Record;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum NodeState {
@@ -13,6 +14,8 @@ pub enum NodeState {
     NotReady,
     /// Cordoned or being drained (Karpenter consolidation).
     Draining,
+    /// Not a node: the row of pods no node has taken yet.
+    Waiting,
 }
 
 impl NodeState {
@@ -22,6 +25,7 @@ impl NodeState {
             NodeState::Ready => "ready",
             NodeState::NotReady => "not ready",
             NodeState::Draining => "draining",
+            NodeState::Waiting => "waiting",
         }
     }
 }
@@ -129,5 +133,48 @@ impl Fleet {
 
     pub fn pool_eips_used(&self) -> usize {
         self.nodes.iter().filter(|n| n.pool_eip).count()
+    }
+
+    /// Cross-checks each node's public IP with the egress IPs its workers
+    /// recorded (EKS: a record's `node` is the node name): a URL that left
+    /// from another IP means the node's EIP is not what the map believes
+    /// (the claim failed or moved), and the node says so.
+    pub fn flag_egress_mismatches(&mut self, records: &[Record]) {
+        if self.nodes.iter().all(|n| n.public_ip.is_none()) {
+            return;
+        }
+        for n in &mut self.nodes {
+            n.ip_mismatch = None;
+        }
+        let names: HashMap<&str, usize> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.public_ip.is_some())
+            .map(|(i, n)| (n.name.as_str(), i))
+            .collect();
+        // Per node: the other IPs seen, and how many URLs left from them.
+        let mut seen: HashMap<usize, BTreeMap<&str, usize>> = HashMap::new();
+        for r in records {
+            let (Some(node), Some(egress)) = (r.node.as_deref(), r.egress_ip.as_deref()) else {
+                continue;
+            };
+            let Some(&i) = names.get(node) else { continue };
+            if self.nodes[i].public_ip.as_deref() != Some(egress) {
+                *seen.entry(i).or_default().entry(egress).or_default() += 1;
+            }
+        }
+        drop(names);
+        for (i, ips) in seen {
+            let text = ips
+                .iter()
+                .map(|(ip, n)| format!("{ip} ({n} URL{})", if *n == 1 { "" } else { "s" }))
+                .collect::<Vec<_>>()
+                .join(", ");
+            self.nodes[i].ip_mismatch = Some(format!(
+                "workers left from {text}, not the node's {}",
+                self.nodes[i].public_ip.as_deref().unwrap_or("-")
+            ));
+        }
     }
 }

@@ -42,6 +42,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
                 if finished > 0 {
                     state.completions.add(state.now, finished as u64);
                 }
+                state.fleet.flag_egress_mismatches(state.results.records());
             }
             Vec::new()
         }
@@ -51,6 +52,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         }
         Action::FleetChanged(fleet) => {
             state.fleet = fleet;
+            state.fleet.flag_egress_mismatches(state.results.records());
             Vec::new()
         }
         Action::FileLoaded { path, result } => {

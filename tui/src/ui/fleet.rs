@@ -412,7 +412,7 @@ fn draw_nodes(
                 NodeState::Ready => theme.ok(),
                 NodeState::Launching => theme.accent(),
                 NodeState::NotReady => theme.error(),
-                NodeState::Draining => theme.warn(),
+                NodeState::Draining | NodeState::Waiting => theme.warn(),
             };
             put(buf, x, y, w, n.state.name(), style);
         }

@@ -9,8 +9,7 @@
 //! whole chunk) and the attempt from the Job's per-index failure count.
 //!
 //! `launch` creates a run's objects (what exists is left as it is), and
-//! `delete_run` removes them with their pods. Watching nodes and pods for
-//! the map joins with the rest of the EKS issue.
+//! `delete_run` removes them with their pods.
 
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
@@ -40,6 +39,10 @@ pub mod names {
     pub const RUN_LABEL: &str = "trawl.io/run-id";
     pub const POOL_LABEL: &str = "trawl.io/pool";
     pub const POOL: &str = "scrapers";
+    /// On a node: `pool` when its public IP is one of the pool's Elastic
+    /// IPs, `fallback` when the pool was empty (set by whoever knows it;
+    /// without it the map compares the IP with the pool read from EC2).
+    pub const EIP_LABEL: &str = "trawl.io/eip";
     pub const TAINT_KEY: &str = "trawl.io/scraper";
     pub const TAINT_VALUE: &str = "true";
     pub const SERVICE_ACCOUNT: &str = "trawl-scraper";
@@ -69,6 +72,9 @@ pub struct EksSettings {
     pub pod_deadline_secs: i64,
     /// Memory limit of one pod.
     pub memory_limit: String,
+    /// How long a pod may wait for a node (or its image) before its URL is
+    /// FAILED with the reason; Karpenter may be adding nodes until then.
+    pub pending_grace_secs: i64,
     pub retain_days: Option<u32>,
 }
 
@@ -78,6 +84,7 @@ impl EksSettings {
     pub const DEFAULT_TTL_AFTER_FINISHED_SECS: i32 = 3_600;
     pub const DEFAULT_POD_DEADLINE_SECS: i64 = 120;
     pub const DEFAULT_MEMORY_LIMIT: &str = "256Mi";
+    pub const DEFAULT_PENDING_GRACE_SECS: i64 = 600;
 }
 
 /// The chunks of `urls`: ranges in order, each within both limits.
@@ -376,6 +383,7 @@ mod tests {
             ttl_after_finished_secs: EksSettings::DEFAULT_TTL_AFTER_FINISHED_SECS,
             pod_deadline_secs: EksSettings::DEFAULT_POD_DEADLINE_SECS,
             memory_limit: EksSettings::DEFAULT_MEMORY_LIMIT.into(),
+            pending_grace_secs: EksSettings::DEFAULT_PENDING_GRACE_SECS,
             retain_days: Some(7),
         }
     }

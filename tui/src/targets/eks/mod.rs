@@ -1,0 +1,354 @@
+//! The EKS target: a run is one ConfigMap and one Indexed Job per chunk of
+//! URLs (`objects`), pods run the worker on Karpenter's scraper nodes, and
+//! each node leaves through its Elastic IP. The map comes from watches on
+//! nodes, pods and NodeClaims (`watch`, decoded into `slim` types, turned
+//! into the map by `map`). Records come from DynamoDB like every AWS run
+//! (`super::follow`); this module writes a record only when a pod could not:
+//! it failed (OOM kill, deadline, exit without a record), or it waited past
+//! the grace period for a node or an image.
+
+pub mod map;
+mod objects;
+pub mod slim;
+pub mod watch;
+
+pub use objects::*;
+
+use super::{CANCELLED, CancelSignal, RunControl};
+use crate::aws::Aws;
+use crate::config::EksConfig;
+use crate::model::Action;
+use crate::store::aws::AwsStore;
+use map::{ClusterState, pod_problem};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::watch as snapshots;
+use trawl_scraper::record::{Record, RunItem, Target, new_run_id, now};
+use watch::{ClusterWatch, WatchOptions};
+
+/// How often pods are looked at again when the cluster is quiet (a pending
+/// pod passes its grace period without any change to it).
+const RECHECK_EVERY: Duration = Duration::from_secs(5);
+
+/// Connects to the cluster the way kubectl does: the kubeconfig
+/// (KUBECONFIG or ~/.kube/config) with the config's context or its current
+/// one, else the in-cluster service account.
+pub async fn kube_client(eks: &EksConfig) -> Result<kube::Client, String> {
+    let hint = format!(
+        "run `aws eks update-kubeconfig --name {}` (or set KUBECONFIG), or set `context` under [eks]",
+        eks.cluster
+    );
+    let config = match &eks.context {
+        Some(context) => kube::Config::from_kubeconfig(&kube::config::KubeConfigOptions {
+            context: Some(context.clone()),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| format!("no kube context {context}: {e}; {hint}"))?,
+        None => kube::Config::infer()
+            .await
+            .map_err(|e| format!("no Kubernetes config: {e}; {hint}"))?,
+    };
+    kube::Client::try_from(config).map_err(|e| format!("cannot use the Kubernetes config: {e}"))
+}
+
+/// How often the map re-reads the Elastic IP pool (to tell pool EIPs from
+/// fallback IPs on nodes that carry no `trawl.io/eip` label).
+const POOL_EVERY: Duration = Duration::from_secs(60);
+
+/// Turns cluster snapshots into the fleet map until the screen moves on:
+/// at each change, and every few seconds (pending pods pass their grace
+/// period without changing).
+pub async fn show_map(
+    mut cluster: snapshots::Receiver<Arc<ClusterState>>,
+    grace_secs: i64,
+    aws: Option<Arc<Aws>>,
+    tx: UnboundedSender<Action>,
+) {
+    let mut pool: HashSet<String> = HashSet::new();
+    let mut pool_read: Option<std::time::Instant> = None;
+    let mut recheck = tokio::time::interval(RECHECK_EVERY);
+    let mut shown_problem: Option<String> = None;
+    loop {
+        tokio::select! {
+            changed = cluster.changed() => if changed.is_err() { return },
+            _ = recheck.tick() => {}
+        }
+        if let Some(aws) = aws.as_ref().filter(|a| a.pool_tag.is_some())
+            && pool_read.is_none_or(|t| t.elapsed() > POOL_EVERY)
+        {
+            pool_read = Some(std::time::Instant::now());
+            let at = time::OffsetDateTime::now_utc().unix_timestamp();
+            match crate::aws::pool::read_pool(aws, at).await {
+                Ok(p) => pool = p.addresses.into_iter().map(|a| a.public_ip).collect(),
+                Err(e) => tracing::info!(
+                    error = e.line,
+                    "pool not read; nodes without the eip label show as fallback"
+                ),
+            }
+        }
+        let snapshot = cluster.borrow_and_update().clone();
+        if snapshot.problem != shown_problem {
+            shown_problem.clone_from(&snapshot.problem);
+            if let Some(p) = &shown_problem {
+                let _ = tx.send(Action::Error(p.clone()));
+            }
+        }
+        let at = time::OffsetDateTime::now_utc().unix_timestamp();
+        if tx
+            .send(Action::FleetChanged(map::fleet(
+                &snapshot, at, grace_secs, &pool,
+            )))
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// Launches EKS runs and writes the records pods could not.
+#[derive(Clone)]
+pub struct EksTarget {
+    client: kube::Client,
+    store: AwsStore,
+    settings: Arc<EksSettings>,
+}
+
+impl EksSettings {
+    /// The config's `[eks]` with defaults, and the AWS names the pods need.
+    pub fn from_config(eks: &EksConfig, aws: &Aws) -> EksSettings {
+        EksSettings {
+            namespace: eks.namespace.clone(),
+            image: eks.image.clone(),
+            table: aws.table.clone().unwrap_or_default(),
+            bucket: aws.bucket.clone().unwrap_or_default(),
+            region: aws.region(),
+            parallelism: eks.parallelism.unwrap_or(Self::DEFAULT_PARALLELISM).max(1),
+            backoff_limit_per_index: eks
+                .retries_per_url
+                .unwrap_or(Self::DEFAULT_BACKOFF_LIMIT_PER_INDEX),
+            ttl_after_finished_secs: Self::DEFAULT_TTL_AFTER_FINISHED_SECS,
+            pod_deadline_secs: eks
+                .pod_deadline_secs
+                .unwrap_or(Self::DEFAULT_POD_DEADLINE_SECS),
+            memory_limit: eks
+                .memory_limit
+                .clone()
+                .unwrap_or_else(|| Self::DEFAULT_MEMORY_LIMIT.to_owned()),
+            pending_grace_secs: eks
+                .pending_grace_secs
+                .unwrap_or(Self::DEFAULT_PENDING_GRACE_SECS),
+            retain_days: aws.retain_days,
+        }
+    }
+}
+
+impl EksTarget {
+    pub fn new(client: kube::Client, store: AwsStore, settings: EksSettings) -> Self {
+        EksTarget {
+            client,
+            store,
+            settings: Arc::new(settings),
+        }
+    }
+
+    /// The target from the config: kube client, results store, settings.
+    pub async fn from_config(aws: &Aws, eks: &EksConfig) -> Result<Self, String> {
+        let settings = EksSettings::from_config(eks, aws);
+        if settings.table.is_empty() || settings.bucket.is_empty() {
+            return Err(
+                "the EKS target needs `table` and `bucket` in the trawl config: run `trawl init --terraform-output FILE`"
+                    .into(),
+            );
+        }
+        Ok(EksTarget::new(
+            kube_client(eks).await?,
+            aws.store()?,
+            settings,
+        ))
+    }
+
+    pub fn store(&self) -> &AwsStore {
+        &self.store
+    }
+
+    pub fn settings(&self) -> &EksSettings {
+        &self.settings
+    }
+
+    /// Starts the watches of this cluster (the map, and the failures
+    /// `submit` writes).
+    pub fn watch(&self, backoff_ceiling: Option<Duration>) -> ClusterWatch {
+        let mut opts = WatchOptions::new(&self.settings.namespace);
+        opts.backoff_ceiling = backoff_ceiling;
+        ClusterWatch::start(self.client.clone(), opts)
+    }
+
+    /// Writes the run and its QUEUED records, announces them, creates the
+    /// run's ConfigMaps and Jobs, then writes FAILED records for pods that
+    /// cannot write their own (seen in `cluster`) until the run is
+    /// cancelled. Errors come back as Actions. Returns the run's control
+    /// and id (follow its records with [`super::follow::follow_aws_run`]).
+    pub fn submit(
+        &self,
+        urls: Vec<String>,
+        cluster: snapshots::Receiver<Arc<ClusterState>>,
+        tx: UnboundedSender<Action>,
+    ) -> (RunControl, String) {
+        let mut run = RunItem::new(
+            &new_run_id(time::OffsetDateTime::now_utc()),
+            Target::Eks,
+            urls.len(),
+            now(),
+        );
+        run.image = Some(self.settings.image.clone());
+        run.expires_at = self
+            .settings
+            .retain_days
+            .map(trawl_scraper::record::expires_after_days);
+        let (control, cancelled) = RunControl::new();
+        let target = self.clone();
+        let run_id = run.run_id.clone();
+        tokio::spawn(async move {
+            let records = match target.store.create_run(&run, &urls).await {
+                Ok(records) => records,
+                Err(e) => {
+                    let _ = tx.send(Action::Error(format!("submission failed: {e}")));
+                    return;
+                }
+            };
+            let _ = tx.send(Action::RunStarted(run.clone()));
+            let _ = tx.send(Action::Records {
+                run_id: run.run_id.clone(),
+                records: records.clone(),
+            });
+            match launch(&target.client, &run.run_id, &urls, &target.settings).await {
+                Ok(l) => {
+                    tracing::info!(
+                        run_id = run.run_id,
+                        jobs = l.jobs,
+                        created = l.created,
+                        "launched"
+                    );
+                }
+                Err(e) => {
+                    let _ = tx.send(Action::Error(format!("launch failed: {e}")));
+                    target
+                        .fail_all(&records, &format!("not launched: {e}"), &tx)
+                        .await;
+                    return;
+                }
+            }
+            target
+                .drive(&run.run_id, &urls, &records, cluster, tx, cancelled)
+                .await;
+        });
+        (control, run_id)
+    }
+
+    /// Deletes a run's Jobs (with their pods) and ConfigMaps, then fails
+    /// its unfinished records as cancelled (read from the store: this also
+    /// cancels a run another trawl launched).
+    pub async fn cancel(&self, run_id: &str, tx: &UnboundedSender<Action>) {
+        match delete_run(&self.client, &self.settings.namespace, run_id).await {
+            Ok(jobs) => tracing::info!(run_id, jobs, "cancelled: Jobs deleted"),
+            Err(e) => {
+                let _ = tx.send(Action::Error(format!("cancel: {e}")));
+            }
+        }
+        match self.store.poll(run_id, None).await {
+            Ok(poll) => {
+                let open: Vec<Record> = poll
+                    .records
+                    .into_iter()
+                    .filter(|r| !r.status().is_final())
+                    .collect();
+                self.fail_all(&open, CANCELLED, tx).await;
+            }
+            Err(e) => {
+                let _ = tx.send(Action::Error(format!("cancel: {}", e.line)));
+            }
+        }
+    }
+
+    /// Marks `records` FAILED with `reason`, each only while it has not
+    /// moved on (a worker's final record stays).
+    async fn fail_all(&self, records: &[Record], reason: &str, tx: &UnboundedSender<Action>) {
+        if let Err(e) = self.store.mark_failed(records, reason).await {
+            let _ = tx.send(Action::Error(e.line));
+        }
+    }
+
+    /// Until cancelled: every pod of the run that failed, or waited past
+    /// the grace period, gets its URL's record FAILED with the reason, once
+    /// per attempt.
+    async fn drive(
+        &self,
+        run_id: &str,
+        urls: &[String],
+        records: &[Record],
+        mut cluster: snapshots::Receiver<Arc<ClusterState>>,
+        tx: UnboundedSender<Action>,
+        mut cancelled: CancelSignal,
+    ) {
+        let ranges = chunks(urls);
+        let by_url: HashMap<&str, &Record> = records.iter().map(|r| (r.url.as_str(), r)).collect();
+        // Job names are `trawl-{run_id}-{chunk}`.
+        let first = object_name(run_id, 0);
+        let prefix = first.strip_suffix('0').unwrap_or(&first);
+        let mut written: HashSet<(usize, usize, u32)> = HashSet::new();
+        let mut recheck = tokio::time::interval(RECHECK_EVERY);
+        loop {
+            tokio::select! {
+                () = cancelled.cancelled() => {
+                    self.cancel(run_id, &tx).await;
+                    return;
+                }
+                changed = cluster.changed() => if changed.is_err() { return },
+                _ = recheck.tick() => {}
+            }
+            let snapshot = cluster.borrow_and_update().clone();
+            let at = time::OffsetDateTime::now_utc().unix_timestamp();
+            for pod in snapshot.pods.iter().filter(|p| p.run_id() == Some(run_id)) {
+                let Some(problem) = pod_problem(pod, at, self.settings.pending_grace_secs)
+                    .filter(|p| p.write_failed)
+                else {
+                    continue;
+                };
+                let Some((job, index)) = pod.job_and_index() else {
+                    continue;
+                };
+                let Some(chunk) = job
+                    .strip_prefix(prefix)
+                    .and_then(|c| c.parse::<usize>().ok())
+                else {
+                    continue;
+                };
+                let attempt = pod.attempt();
+                let url = ranges.get(chunk).and_then(|r| {
+                    urls.get(r.start + index)
+                        .filter(|_| r.start + index < r.end)
+                });
+                let (Some(url), true) = (url, written.insert((chunk, index, attempt))) else {
+                    continue;
+                };
+                let mut record = Record::new(run_id, url, attempt);
+                record.target = by_url
+                    .get(url.as_str())
+                    .and_then(|r| r.target)
+                    .or(Some(Target::Eks));
+                tracing::info!(
+                    run_id,
+                    url,
+                    attempt,
+                    pod = pod.name(),
+                    reason = problem.reason,
+                    "pod could not write its record"
+                );
+                self.fail_all(&[record], &problem.reason, &tx).await;
+            }
+        }
+    }
+}
