@@ -135,6 +135,11 @@ async fn handle(core: Arc<Core>, req: Request<Incoming>) -> Response<Body> {
             None => full(404, "text/plain", "no such node\n"),
         };
     }
+    let watching = req
+        .uri()
+        .query()
+        .is_some_and(|q| q.split('&').any(|kv| kv == "watch=true" || kv == "watch=1"));
+    core.counters.count(req.method(), watching);
     let faults = &core.faults;
     let delay = faults.delay_ms.load(Ordering::Relaxed);
     if delay > 0 {

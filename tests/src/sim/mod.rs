@@ -131,6 +131,74 @@ pub struct Faults {
     pub(crate) oom: Mutex<Vec<String>>,
 }
 
+/// API requests received (not `/checkip`), by kind, counted before any
+/// fault is applied: what clients did, for benchmarks and tests that count
+/// calls. Read with [`Sim::requests`].
+#[derive(Debug, Default)]
+pub struct Counters {
+    get: AtomicU64,
+    watch: AtomicU64,
+    post: AtomicU64,
+    put: AtomicU64,
+    patch: AtomicU64,
+    delete: AtomicU64,
+    other: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn count(&self, method: &hyper::Method, watch: bool) {
+        use hyper::Method;
+        let c = match *method {
+            Method::GET if watch => &self.watch,
+            Method::GET => &self.get,
+            Method::POST => &self.post,
+            Method::PUT => &self.put,
+            Method::PATCH => &self.patch,
+            Method::DELETE => &self.delete,
+            _ => &self.other,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn all(&self) -> [&AtomicU64; 7] {
+        [
+            &self.get,
+            &self.watch,
+            &self.post,
+            &self.put,
+            &self.patch,
+            &self.delete,
+            &self.other,
+        ]
+    }
+}
+
+/// A copy of the request counts (see [`Counters`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RequestCounts {
+    /// GETs other than watches: get, list (each page), discovery, logs.
+    pub get: u64,
+    /// GETs with `watch=true`.
+    pub watch: u64,
+    pub post: u64,
+    pub put: u64,
+    pub patch: u64,
+    pub delete: u64,
+    /// Any other method (HEAD, OPTIONS, ...).
+    pub other: u64,
+}
+
+impl RequestCounts {
+    /// POST + PUT + PATCH + DELETE.
+    pub fn writes(&self) -> u64 {
+        self.post + self.put + self.patch + self.delete
+    }
+
+    pub fn total(&self) -> u64 {
+        self.get + self.watch + self.writes() + self.other
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -146,6 +214,7 @@ pub struct Core {
     pub store: Store,
     pub opts: SimOptions,
     pub faults: Faults,
+    pub counters: Counters,
     pub addr: SocketAddr,
     pub dir: PathBuf,
     pub worker_bin: PathBuf,
@@ -197,6 +266,7 @@ impl Sim {
         let core = Arc::new(Core {
             store: Store::new(opts.history),
             faults: Faults::default(),
+            counters: Counters::default(),
             addr,
             dir: dir.path().to_owned(),
             worker_bin,
@@ -301,6 +371,29 @@ impl Sim {
                 Some((name, ip))
             })
             .collect()
+    }
+
+    /// API requests received so far (since the start or the last
+    /// [`Sim::reset_request_counts`]).
+    pub fn requests(&self) -> RequestCounts {
+        let [get, watch, post, put, patch, delete, other] =
+            self.core.counters.all().map(|c| c.load(Ordering::SeqCst));
+        RequestCounts {
+            get,
+            watch,
+            post,
+            put,
+            patch,
+            delete,
+            other,
+        }
+    }
+
+    /// Counts API requests from zero again.
+    pub fn reset_request_counts(&self) {
+        for c in self.core.counters.all() {
+            c.store(0, Ordering::SeqCst);
+        }
     }
 
     // ---- fault knobs ----

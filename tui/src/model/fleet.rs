@@ -87,6 +87,9 @@ pub struct Fleet {
     pub task_groups: Vec<TaskGroup>,
     /// Size of the Elastic IP pool, when known.
     pub pool_total: Option<usize>,
+    /// Whether each node's `pool_eip` is known (the pool was read, or the
+    /// nodes say it): the map then shows EIP or fallback per node.
+    pub pool_known: bool,
     /// While a target is still launching a run's URLs (ECS): how far.
     pub launch: Option<LaunchProgress>,
 }

@@ -740,6 +740,7 @@ impl EcsTarget {
             nodes: Vec::new(),
             task_groups: groups.into_values().collect(),
             pool_total: None,
+            pool_known: false,
             launch,
         }
     }

@@ -324,6 +324,7 @@ impl LocalFleet {
             nodes: vec![self.node.clone()],
             task_groups: Vec::new(),
             pool_total: None,
+            pool_known: false,
             launch: None,
         }
     }

@@ -329,7 +329,7 @@ fn draw_nodes(
     let cap_w = widest(&|n| n.capacity_type.as_deref().map_or(1, width), 3, 10);
     let ip_w = widest(&|n| n.public_ip.as_deref().map_or(1, width), 9, 39);
     let cw = count_width(facts.max_pods);
-    let pool = fleet.pool_total.is_some();
+    let pool = fleet.pool_total.is_some() || fleet.pool_known;
     // Dropped first when narrow: capacity type, instance type, age.
     let cols = [
         Column::fixed(name_w + 1, 9),

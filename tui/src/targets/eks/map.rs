@@ -274,6 +274,8 @@ pub fn fleet(state: &ClusterState, now: i64, grace_secs: i64, pool: &HashSet<Str
     Fleet {
         synced: state.synced,
         nodes: views,
+        pool_total: (!pool.is_empty()).then_some(pool.len()),
+        pool_known: !pool.is_empty() || state.nodes.iter().any(|n| n.label(EIP_LABEL).is_some()),
         ..Fleet::default()
     }
 }
