@@ -207,6 +207,7 @@ fn fleet(nodes: usize) -> Fleet {
         nodes: (0..nodes).map(node).collect(),
         task_groups: Vec::new(),
         pool_total: Some(60),
+        pool_known: true,
         launch: None,
     }
 }
@@ -527,6 +528,7 @@ fn ecs_task_groups_and_local() {
             })
             .collect(),
         pool_total: None,
+        pool_known: false,
         launch: None,
     };
     s.focus = Pane::Fleet;
@@ -737,4 +739,110 @@ fn selection_at_the_end_and_sorted_descending() {
     let text = t.backend().to_string();
     assert!(text.contains("VERDICT ↓"), "{text}");
     assert!(text.contains("10,000/10,000"), "{text}");
+}
+
+/// The EKS map as the watches make it: slim objects decoded from the API's
+/// JSON, through `map::fleet`, then egress IPs cross-checked with records.
+#[test]
+fn eks_map_from_the_cluster() {
+    use serde_json::json;
+    use std::sync::Arc;
+    use trawl::targets::eks::map::{ClusterState, fleet};
+    use trawl::targets::eks::slim::{SlimNode, SlimNodeClaim, SlimPod};
+    let t = |ago: i64| ts(NOW - ago, 0);
+    let node = |i: usize, ip: &str, eip: &str, extra: serde_json::Value| {
+        let mut n = json!({
+            "metadata": {"name": format!("ip-10-0-1-{i}.ec2.internal"), "creationTimestamp": t(600 - i as i64 * 60),
+                "labels": {"trawl.io/pool": "scrapers", "node.kubernetes.io/instance-type": "c6i.large",
+                           "karpenter.sh/capacity-type": if i == 3 { "on-demand" } else { "spot" }, "trawl.io/eip": eip}},
+            "spec": {},
+            "status": {"addresses": [{"type": "InternalIP", "address": format!("10.0.1.{i}")},
+                                     {"type": "ExternalIP", "address": ip}],
+                       "conditions": [{"type": "Ready", "status": "True"}]}
+        });
+        if let Some(spec) = extra.get("spec") {
+            n["spec"] = spec.clone();
+        }
+        Arc::new(serde_json::from_value::<SlimNode>(n).unwrap())
+    };
+    let nodes = vec![
+        node(1, "198.51.100.10", "pool", json!({})),
+        node(2, "198.51.100.11", "pool", json!({})),
+        node(3, "203.0.113.5", "fallback", json!({})),
+        node(
+            4,
+            "198.51.100.12",
+            "pool",
+            json!({"spec": {"taints": [{"key": "karpenter.sh/disrupted", "effect": "NoSchedule"}]}}),
+        ),
+    ];
+    let pod = |name: &str, node: Option<&str>, phase: &str, ago: i64, status: serde_json::Value| {
+        let mut status = status;
+        status["phase"] = json!(phase);
+        Arc::new(
+            serde_json::from_value::<SlimPod>(json!({
+                "metadata": {"name": name, "creationTimestamp": t(ago),
+                    "labels": {"trawl.io/run-id": RUN, "batch.kubernetes.io/job-name": format!("trawl-{RUN}-0")},
+                    "annotations": {"batch.kubernetes.io/job-completion-index": "0"}},
+                "spec": {"nodeName": node, "activeDeadlineSeconds": 120},
+                "status": status
+            }))
+            .unwrap(),
+        )
+    };
+    let mut pods = Vec::new();
+    for i in 0..24 {
+        let n = format!("ip-10-0-1-{}.ec2.internal", i % 4 + 1);
+        let phase = ["Running", "Succeeded", "Succeeded", "Pending"][i % 4];
+        pods.push(pod(
+            &format!("trawl-{RUN}-0-{i}-abcde"),
+            Some(&n),
+            phase,
+            60,
+            json!({}),
+        ));
+    }
+    pods.push(pod(&format!("trawl-{RUN}-0-30-oomkd"), Some("ip-10-0-1-2.ec2.internal"), "Failed", 90,
+        json!({"containerStatuses": [{"state": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}}]})));
+    pods.push(pod(&format!("trawl-{RUN}-0-31-dline"), Some("ip-10-0-1-1.ec2.internal"), "Failed", 200,
+        json!({"reason": "DeadlineExceeded", "message": "Pod was active on the node longer than the specified deadline"})));
+    pods.push(pod(&format!("trawl-{RUN}-0-32-image"), Some("ip-10-0-1-3.ec2.internal"), "Pending", 30,
+        json!({"containerStatuses": [{"state": {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image"}}}]})));
+    for i in 0..3 {
+        pods.push(pod(&format!("trawl-{RUN}-0-4{i}-sched"), None, "Pending", 900,
+            json!({"conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                "message": "0/4 nodes are available: 4 Too many pods."}]})));
+    }
+    let claims = vec![Arc::new(
+        serde_json::from_value::<SlimNodeClaim>(json!({
+            "metadata": {"name": "scrapers-x7k2p", "creationTimestamp": t(20),
+                         "labels": {"node.kubernetes.io/instance-type": "c6i.large", "karpenter.sh/capacity-type": "spot"}},
+            "status": {}
+        }))
+        .unwrap(),
+    )];
+    let cluster = ClusterState {
+        synced: true,
+        nodes,
+        pods,
+        claims,
+        problem: None,
+    };
+    let mut s = base();
+    s.target = Target::Eks;
+    s.run = Some(run_info(Target::Eks, 40));
+    // A worker on node 2 left from another IP: the map flags it.
+    let mut odd = record(0, 1);
+    odd.node = Some("ip-10-0-1-2.ec2.internal".into());
+    odd.egress_ip = Some("192.0.2.77".into());
+    odd.status = Some(Status::Done);
+    s.results.apply([odd]);
+    let mut f = fleet(&cluster, NOW, 600, &Default::default());
+    f.flag_egress_mismatches(s.results.records());
+    s.fleet = f;
+    s.focus = Pane::Fleet;
+    snap!("eks_map", s);
+    // Before the first complete list: syncing.
+    s.fleet = fleet(&ClusterState::default(), NOW, 600, &Default::default());
+    snap!("eks_syncing", s, 80, 24);
 }

@@ -20,7 +20,10 @@ use crate::model::{Fleet, NodeState, NodeView, Pane, PhaseCounts, State, TaskGro
 /// What the summary says, from one pass over nodes and task groups.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Facts {
+    /// Registered nodes (not NodeClaims still launching, nor the row of
+    /// pods without a node).
     pub nodes: usize,
+    pub launching: usize,
     pub groups: usize,
     pub pods: PhaseCounts,
     pub ips: usize,
@@ -35,7 +38,16 @@ pub struct Facts {
 impl Facts {
     pub fn of(fleet: &Fleet) -> Self {
         let mut f = Facts {
-            nodes: fleet.nodes.len(),
+            nodes: fleet
+                .nodes
+                .iter()
+                .filter(|n| !matches!(n.state, NodeState::Launching | NodeState::Waiting))
+                .count(),
+            launching: fleet
+                .nodes
+                .iter()
+                .filter(|n| n.state == NodeState::Launching)
+                .count(),
             groups: fleet.task_groups.len(),
             pods: fleet.pods(),
             ips: fleet.unique_ips(),
@@ -107,6 +119,12 @@ pub fn summary<'a>(state: &State, f: &Facts, theme: &Theme) -> Vec<Span<'a>> {
     }
     if !ecs {
         s.push(Span::raw(format!("nodes {}", thousands(f.nodes))));
+        if f.launching > 0 {
+            s.push(Span::styled(
+                format!(" +{} launching", thousands(f.launching)),
+                theme.accent(),
+            ));
+        }
         s.push(sep());
     }
     s.push(Span::raw(format!(
