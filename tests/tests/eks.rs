@@ -641,3 +641,110 @@ fn the_screen_shows_nodes_with_their_eips_and_pods_then_the_results() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cancel_deletes_the_jobs_with_their_pods_and_fails_what_is_left() {
+    let moto = moto_with_store().await;
+    // No node ever comes: every pod waits, so nothing finishes by itself.
+    let sim = cluster(
+        &moto,
+        SimOptions {
+            max_nodes: 0,
+            ..pool_options()
+        },
+    );
+    let target = target(&sim, &moto, run_settings()).await;
+    let watch = target.watch(Some(Duration::from_secs(1)));
+    let urls: Vec<String> = (0..5)
+        .map(|i| format!("http://127.0.0.1:9/cancel/{i}"))
+        .collect();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (control, run_id) = target.submit(urls.clone(), watch.subscribe(), tx.clone());
+    assert!(
+        wait_until(Duration::from_secs(20), || of_run(
+            &sim.list("pods"),
+            &run_id
+        )
+        .len()
+            == 5),
+        "the Job's pods exist"
+    );
+    control.cancel();
+    let follower = tokio::spawn(follow_aws_run(
+        target.store().clone(),
+        run_id.clone(),
+        Duration::from_millis(500),
+        tx,
+    ));
+    let mut results = Results::default();
+    let end = Instant::now() + Duration::from_secs(30);
+    while results.finished() < urls.len() {
+        match tokio::time::timeout(end.saturating_duration_since(Instant::now()), rx.recv()).await {
+            Ok(Some(Action::Records { records, .. })) => {
+                results.apply(records);
+            }
+            Ok(Some(_)) => {}
+            _ => panic!("{} of 5 final after cancel", results.finished()),
+        }
+    }
+    follower.abort();
+    for r in results.records() {
+        assert_eq!(r.status(), Status::Failed);
+        assert_eq!(r.error.as_deref(), Some(trawl::targets::CANCELLED));
+    }
+    assert!(of_run(&sim.list("jobs"), &run_id).is_empty());
+    assert!(of_run(&sim.list("configmaps"), &run_id).is_empty());
+    assert!(
+        wait_until(Duration::from_secs(10), || of_run(
+            &sim.list("pods"),
+            &run_id
+        )
+        .is_empty()),
+        "the pods go with their Jobs"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_watch_that_keeps_failing_says_so_and_recovers() {
+    let sim = Sim::start(SimOptions {
+        max_nodes: 0,
+        ..SimOptions::default()
+    })
+    .unwrap();
+    let client = client(&sim).await;
+    let mut opts = trawl::targets::eks::watch::WatchOptions::new("trawl");
+    opts.backoff_ceiling = Some(Duration::from_millis(200));
+    sim.set_error_fraction(1.0);
+    let watch = ClusterWatch::start(client, opts);
+    let mut states = watch.subscribe();
+
+    let problem = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            states.changed().await.unwrap();
+            if let Some(p) = states.borrow().problem.clone() {
+                return p;
+            }
+        }
+    })
+    .await
+    .expect("a problem line");
+    assert!(problem.starts_with("watching "), "{problem}");
+    assert!(
+        problem.contains("500") || problem.contains("injected"),
+        "{problem}"
+    );
+    assert!(!watch.current().synced, "nothing listed yet");
+    // The API answers again: the problem clears and the map syncs.
+    sim.clear_faults();
+    let synced = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            states.changed().await.unwrap();
+            let s = states.borrow().clone();
+            if s.synced && s.problem.is_none() {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(synced.is_ok(), "{:?}", watch.current().problem);
+}

@@ -279,3 +279,162 @@ pub fn fleet(state: &ClusterState, now: i64, grace_secs: i64, pool: &HashSet<Str
         ..Fleet::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const T0: i64 = 1_795_000_000;
+
+    fn at(secs: i64) -> String {
+        let t = time::OffsetDateTime::from_unix_timestamp(secs).unwrap();
+        trawl_scraper::record::timestamp(t)
+    }
+
+    fn pod(node: Option<&str>, created: i64, status: serde_json::Value) -> SlimPod {
+        serde_json::from_value(json!({
+            "metadata": {"name": "p", "creationTimestamp": at(created)},
+            "spec": {"nodeName": node, "activeDeadlineSeconds": 120},
+            "status": status
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn pending_pods_are_a_problem_only_past_the_grace_period() {
+        let unscheduled = pod(
+            None,
+            T0,
+            json!({"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False",
+                "reason": "Unschedulable", "message": "0/3 nodes are available: 3 Too many pods."}]}),
+        );
+        assert_eq!(pod_problem(&unscheduled, T0 + 599, 600), None);
+        let p = pod_problem(&unscheduled, T0 + 601, 600).unwrap();
+        assert_eq!(
+            p.reason,
+            "pending 10 min: no node took the pod: 0/3 nodes are available: 3 Too many pods."
+        );
+        assert!(p.write_failed);
+        // Image pull errors show at once; the URL fails past the grace.
+        let pulling = pod(
+            Some("n1"),
+            T0,
+            json!({"phase": "Pending", "containerStatuses": [{"state": {"waiting": {"reason": "ErrImagePull", "message": "not found"}}}]}),
+        );
+        let p = pod_problem(&pulling, T0 + 5, 600).unwrap();
+        assert_eq!(p.reason, "image pull failed (ErrImagePull): not found");
+        assert!(!p.write_failed);
+        assert!(pod_problem(&pulling, T0 + 700, 600).unwrap().write_failed);
+        // Creating or running normally: nothing.
+        let creating = pod(
+            Some("n1"),
+            T0,
+            json!({"phase": "Pending", "containerStatuses": [{"state": {"waiting": {"reason": "ContainerCreating"}}}]}),
+        );
+        assert_eq!(pod_problem(&creating, T0 + 900, 600), None);
+        assert_eq!(
+            pod_problem(
+                &pod(Some("n1"), T0, json!({"phase": "Running"})),
+                T0 + 900,
+                600
+            ),
+            None
+        );
+        assert_eq!(
+            pod_problem(
+                &pod(Some("n1"), T0, json!({"phase": "Succeeded"})),
+                T0 + 900,
+                600
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn failed_pods_say_why_and_fail_their_url_at_once() {
+        let oom = pod(
+            Some("n1"),
+            T0,
+            json!({"phase": "Failed", "containerStatuses": [{"state": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}}]}),
+        );
+        let p = pod_problem(&oom, T0 + 1, 600).unwrap();
+        assert!(
+            p.reason.starts_with("OOM-killed") && p.write_failed,
+            "{p:?}"
+        );
+        let late = pod(
+            Some("n1"),
+            T0,
+            json!({"phase": "Failed", "reason": "DeadlineExceeded"}),
+        );
+        assert_eq!(
+            pod_problem(&late, T0 + 1, 600).unwrap().reason,
+            "deadline exceeded: the pod ran past its 120 s limit and was stopped"
+        );
+        let crashed = pod(
+            Some("n1"),
+            T0,
+            json!({"phase": "Failed", "containerStatuses": [{"state": {"terminated": {"exitCode": 2, "reason": "Error"}}}]}),
+        );
+        assert_eq!(
+            pod_problem(&crashed, T0 + 1, 600).unwrap().reason,
+            "the pod failed: exit code 2 (Error)"
+        );
+        let evicted = pod(
+            Some("n1"),
+            T0,
+            json!({"phase": "Failed", "reason": "Evicted", "message": "The node was low on resource: memory."}),
+        );
+        assert_eq!(
+            pod_problem(&evicted, T0 + 1, 600).unwrap().reason,
+            "the pod failed: Evicted: The node was low on resource: memory."
+        );
+    }
+
+    #[test]
+    fn the_map_places_pods_and_skips_what_is_history() {
+        let node: SlimNode = serde_json::from_value(json!({
+            "metadata": {"name": "n1", "creationTimestamp": at(T0 - 60)},
+            "status": {"addresses": [{"type": "ExternalIP", "address": "198.51.100.7"}],
+                       "conditions": [{"type": "Ready", "status": "True"}]}
+        }))
+        .unwrap();
+        let claim = |name: &str, node: Option<&str>| -> Arc<SlimNodeClaim> {
+            Arc::new(
+                serde_json::from_value(
+                    json!({"metadata": {"name": name}, "status": {"nodeName": node}}),
+                )
+                .unwrap(),
+            )
+        };
+        let state = ClusterState {
+            synced: true,
+            nodes: vec![Arc::new(node)],
+            pods: vec![
+                Arc::new(pod(Some("n1"), T0, json!({"phase": "Running"}))),
+                Arc::new(pod(Some("n1"), T0, json!({"phase": "Succeeded"}))),
+                // A finished pod of a node that is gone: history.
+                Arc::new(pod(Some("gone"), T0, json!({"phase": "Succeeded"}))),
+                // A running pod of a node not seen yet: counted, unplaced.
+                Arc::new(pod(Some("new"), T0, json!({"phase": "Running"}))),
+                Arc::new(pod(None, T0, json!({"phase": "Pending"}))),
+            ],
+            claims: vec![claim("c-registered", Some("n1")), claim("c-new", None)],
+            problem: None,
+        };
+        let pool: HashSet<String> = ["198.51.100.7".to_owned()].into();
+        let f = fleet(&state, T0, 600, &pool);
+        let names: Vec<&str> = f.nodes.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["n1", "c-new", NO_NODE]);
+        let n1 = &f.nodes[0];
+        assert_eq!((n1.pods.running, n1.pods.succeeded), (1, 1));
+        assert_eq!(n1.age_secs, Some(60));
+        assert!(n1.pool_eip, "in the pool read from EC2");
+        assert_eq!(f.nodes[1].state, NodeState::Launching);
+        assert_eq!((f.nodes[2].pods.running, f.nodes[2].pods.pending), (1, 1));
+        assert_eq!(f.pool_total, Some(1));
+        assert!(f.synced && f.pool_known);
+        assert!(!fleet(&state, T0, 600, &HashSet::new()).nodes[0].pool_eip);
+    }
+}

@@ -238,12 +238,13 @@ where
             let mut failing = 0u32;
             while let Some(event) = stream.next().await {
                 let problem = match event {
+                    // Init starts every try, InitApply comes page by page:
+                    // neither says the watch works again.
+                    Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => continue,
                     Ok(e) => {
                         failing = 0;
-                        match e {
-                            watcher::Event::InitDone => synced2.store(true, Ordering::SeqCst),
-                            watcher::Event::Init | watcher::Event::InitApply(_) => continue,
-                            _ => {}
+                        if matches!(e, watcher::Event::InitDone) {
+                            synced2.store(true, Ordering::SeqCst);
                         }
                         None
                     }
