@@ -177,8 +177,7 @@ pub fn submit(cli: &Cli, file: &str, target: Target, detach: bool) -> ExitCode {
     }
     match target {
         Target::Local => {}
-        Target::Ecs => return submit_ecs(cli, check.urls, detach),
-        Target::Eks => return submit_eks(cli, check.urls, detach),
+        Target::Ecs | Target::Eks => return submit_aws(cli, check.urls, detach, target),
     }
     let runner = match cli.local_runner() {
         Ok(r) => r,
@@ -210,21 +209,24 @@ pub fn submit(cli: &Cli, file: &str, target: Target, detach: bool) -> ExitCode {
     })
 }
 
-/// `submit --target ecs`: launches, then follows the run in DynamoDB until
-/// every URL is final. `--detach` is refused: this process launches the
-/// tasks and relaunches the ones that stop without a result.
-fn submit_ecs(cli: &Cli, urls: Vec<String>, detach: bool) -> ExitCode {
+/// `submit --target ecs|eks`: launches, then follows the run in DynamoDB
+/// until every URL is final. `--detach` is refused: this process tracks
+/// the run (ECS: relaunches tasks that stop without a result; EKS: watches
+/// the pods and records the ones that fail without a record).
+fn submit_aws(cli: &Cli, urls: Vec<String>, detach: bool, target: Target) -> ExitCode {
     if detach {
-        return fail(
-            "--detach is for local runs: an ECS run is launched and tracked by this process; run it in tmux or with nohup",
-        );
+        return fail(format!(
+            "--detach is for local runs: an {target} run is tracked by the process that launched it; run it in tmux or with nohup"
+        ));
     }
     let config = match cli.config() {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
-    let Some(ecs) = config.ecs.clone() else {
-        return fail("no [ecs] in the trawl config: run `trawl init --terraform-output FILE`");
+    let no_section = || {
+        fail(format!(
+            "no [{target}] in the trawl config: run `trawl init --terraform-output FILE`"
+        ))
     };
     runtime().block_on(async {
         let Some(aws) = cli.aws(&config).await else {
@@ -232,63 +234,37 @@ fn submit_ecs(cli: &Cli, urls: Vec<String>, detach: bool) -> ExitCode {
                 "no results table in the trawl config: run `trawl init --terraform-output FILE`",
             );
         };
-        let target = match EcsTarget::new(&aws, &ecs) {
-            Ok(t) => t,
-            Err(e) => return fail(e),
-        };
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let (_control, run_id) = target.submit(urls, tx.clone());
-        let follower = tokio::spawn(follow_aws_run(
-            target.store().clone(),
-            run_id,
-            aws.poll_interval,
-            tx,
-        ));
+        // The run's control, and on EKS its watches: kept while following.
+        let (run_id, store, _keep): (String, AwsStore, Box<dyn std::any::Any>) = match target {
+            Target::Ecs => {
+                let Some(ecs) = &config.ecs else {
+                    return no_section();
+                };
+                let ecs = match EcsTarget::new(&aws, ecs) {
+                    Ok(t) => t,
+                    Err(e) => return fail(e),
+                };
+                let (control, run_id) = ecs.submit(urls, tx.clone());
+                (run_id, ecs.store().clone(), Box::new(control))
+            }
+            Target::Eks => {
+                let Some(eks) = &config.eks else {
+                    return no_section();
+                };
+                let eks = match EksTarget::from_config(&aws, eks).await {
+                    Ok(t) => t,
+                    Err(e) => return fail(e),
+                };
+                let cluster = eks.watch(None);
+                let (control, run_id) = eks.submit(urls, cluster.subscribe(), tx.clone());
+                (run_id, eks.store().clone(), Box::new((control, cluster)))
+            }
+            Target::Local => unreachable!("local runs are submitted by `submit`"),
+        };
+        let follower = tokio::spawn(follow_aws_run(store, run_id, aws.poll_interval, tx));
         let code = follow(rx, true).await;
         follower.abort();
-        code
-    })
-}
-
-/// `submit --target eks`: creates the run's Jobs, then follows the run in
-/// DynamoDB until every URL is final, watching the pods meanwhile to write
-/// the records of pods that fail without one. `--detach` is refused for the
-/// same reason as on ECS.
-fn submit_eks(cli: &Cli, urls: Vec<String>, detach: bool) -> ExitCode {
-    if detach {
-        return fail(
-            "--detach is for local runs: this process watches an EKS run's pods and records the ones that fail; run it in tmux or with nohup",
-        );
-    }
-    let config = match cli.config() {
-        Ok(c) => c,
-        Err(e) => return fail(e),
-    };
-    let Some(eks) = config.eks.clone() else {
-        return fail("no [eks] in the trawl config: run `trawl init --terraform-output FILE`");
-    };
-    runtime().block_on(async {
-        let Some(aws) = cli.aws(&config).await else {
-            return fail(
-                "no results table in the trawl config: run `trawl init --terraform-output FILE`",
-            );
-        };
-        let target = match EksTarget::from_config(&aws, &eks).await {
-            Ok(t) => t,
-            Err(e) => return fail(e),
-        };
-        let cluster = target.watch(None);
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let (_control, run_id) = target.submit(urls, cluster.subscribe(), tx.clone());
-        let follower = tokio::spawn(follow_aws_run(
-            target.store().clone(),
-            run_id,
-            aws.poll_interval,
-            tx,
-        ));
-        let code = follow(rx, true).await;
-        follower.abort();
-        drop(cluster);
         code
     })
 }

@@ -84,6 +84,24 @@ fn uncounted(info: trawl_scraper::record::RunItem) -> RunSummary {
 
 /// A run's QUEUED record for `url`, as both stores write it at submission
 /// (attempt 1, the run's target and TTL).
+/// A new run of `url_count` URLs on `target`, kept `retain_days` when set
+/// (the id carries this moment, so runs list newest first).
+pub fn new_run(
+    target: trawl_scraper::record::Target,
+    url_count: usize,
+    retain_days: Option<u32>,
+) -> trawl_scraper::record::RunItem {
+    use trawl_scraper::record::{RunItem, expires_after_days, new_run_id, now};
+    let mut run = RunItem::new(
+        &new_run_id(time::OffsetDateTime::now_utc()),
+        target,
+        url_count,
+        now(),
+    );
+    run.expires_at = retain_days.map(expires_after_days);
+    run
+}
+
 pub fn queued_record(run: &trawl_scraper::record::RunItem, url: &str, submitted: &str) -> Record {
     let mut r = Record::new(&run.run_id, url, 1);
     r.status = Some(Status::Queued);

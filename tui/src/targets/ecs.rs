@@ -34,7 +34,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::{Mutex, Semaphore, mpsc::UnboundedSender};
-use trawl_scraper::record::{Record, RunItem, Target, new_run_id, now};
+use trawl_scraper::record::{Record, RunItem, Target};
 
 /// The container the overrides go to (DESIGN.md).
 pub const CONTAINER: &str = "scraper";
@@ -129,16 +129,8 @@ impl EcsTarget {
     /// the run's control and id (follow its records with
     /// [`super::follow::follow_aws_run`]).
     pub fn submit(&self, urls: Vec<String>, tx: UnboundedSender<Action>) -> (RunControl, String) {
-        let mut run = RunItem::new(
-            &new_run_id(time::OffsetDateTime::now_utc()),
-            Target::Ecs,
-            urls.len(),
-            now(),
-        );
+        let mut run = crate::store::new_run(Target::Ecs, urls.len(), self.retain_days);
         run.image = Some(self.settings.task_definition.clone());
-        run.expires_at = self
-            .retain_days
-            .map(trawl_scraper::record::expires_after_days);
         let (control, cancelled) = RunControl::new();
         let target = self.clone();
         let run_id = run.run_id.clone();

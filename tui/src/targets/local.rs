@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
 use tokio::sync::{Semaphore, mpsc};
-use trawl_scraper::record::{Record, RunItem, Status, Target, new_run_id, now};
+use trawl_scraper::record::{Record, RunItem, Status, Target, now};
 
 pub const INTERRUPTED: &str =
     "interrupted: trawl stopped before this URL finished; submit it again to retry";
@@ -35,16 +35,7 @@ pub fn default_concurrency() -> usize {
 impl LocalRunner {
     /// A new local run's item: a fresh run id, now, the retention.
     pub fn new_run(&self, url_count: usize) -> RunItem {
-        let mut run = RunItem::new(
-            &new_run_id(time::OffsetDateTime::now_utc()),
-            Target::Local,
-            url_count,
-            now(),
-        );
-        run.expires_at = self
-            .retain_days
-            .map(trawl_scraper::record::expires_after_days);
-        run
+        crate::store::new_run(Target::Local, url_count, self.retain_days)
     }
 
     /// Writes the run item and QUEUED records, announces the run

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::watch as snapshots;
-use trawl_scraper::record::{Record, RunItem, Target, new_run_id, now};
+use trawl_scraper::record::{Record, Target};
 use watch::{ClusterWatch, WatchOptions};
 
 /// How often pods are looked at again when the cluster is quiet (a pending
@@ -197,17 +197,8 @@ impl EksTarget {
         cluster: snapshots::Receiver<Arc<ClusterState>>,
         tx: UnboundedSender<Action>,
     ) -> (RunControl, String) {
-        let mut run = RunItem::new(
-            &new_run_id(time::OffsetDateTime::now_utc()),
-            Target::Eks,
-            urls.len(),
-            now(),
-        );
+        let mut run = crate::store::new_run(Target::Eks, urls.len(), self.settings.retain_days);
         run.image = Some(self.settings.image.clone());
-        run.expires_at = self
-            .settings
-            .retain_days
-            .map(trawl_scraper::record::expires_after_days);
         let (control, cancelled) = RunControl::new();
         let target = self.clone();
         let run_id = run.run_id.clone();
