@@ -256,19 +256,45 @@ fn trawl_submit_target_eks_runs_every_url_on_a_node_with_its_eip() {
         .collect();
     let file = home.path().join("urls.txt");
     std::fs::write(&file, urls.join("\n")).unwrap();
+    // The kubeconfig's current context is another cluster (nothing
+    // listens there); `--context` picks the simulator's.
+    let kubeconfig = home.path().join("kubeconfig");
+    let text = std::fs::read_to_string(sim.kubeconfig())
+        .unwrap()
+        .replace("current-context: trawl-sim", "current-context: elsewhere")
+        .replace(
+            "contexts:\n",
+            "contexts:\n- name: elsewhere\n  context:\n    cluster: elsewhere\n    user: trawl-sim\n",
+        )
+        .replace(
+            "clusters:\n",
+            "clusters:\n- name: elsewhere\n  cluster:\n    server: http://127.0.0.1:9\n",
+        );
+    std::fs::write(&kubeconfig, text).unwrap();
     let env = [
         ("AWS_ENDPOINT_URL".to_owned(), moto.endpoint()),
-        (
-            "KUBECONFIG".to_owned(),
-            sim.kubeconfig().display().to_string(),
-        ),
+        ("KUBECONFIG".to_owned(), kubeconfig.display().to_string()),
     ];
-    let started = Instant::now();
-    let out = trawl_tests::trawl::trawl(
-        home.path(),
-        &["submit", "--target", "eks", file.to_str().unwrap()],
-        &env,
+    let submit = |args: &[&str]| {
+        let mut all = vec!["submit", "--target", "eks"];
+        all.extend_from_slice(args);
+        all.push(file.to_str().unwrap());
+        trawl_tests::trawl::trawl(home.path(), &all, &env)
+    };
+    // Without the flag: the current context's cluster refuses, clearly.
+    let out = submit(&[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("launch failed") && stderr.contains("--context"),
+        "{stderr}"
     );
+    assert!(
+        stderr.contains("50/50 final: 0 done, 50 failed"),
+        "nothing lost: {stderr}"
+    );
+    let started = Instant::now();
+    let out = submit(&["--context", "trawl-sim"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("50/50 final"), "{stderr}");

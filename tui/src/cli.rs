@@ -49,6 +49,11 @@ pub struct Cli {
     #[arg(long, global = true, value_parser = clap::value_parser!(u32).range(1..))]
     pub retain_days: Option<u32>,
 
+    /// Kube context for the EKS target (default: the config's `context`,
+    /// else the kubeconfig's current context).
+    #[arg(long, global = true, env = "TRAWL_KUBE_CONTEXT")]
+    pub context: Option<String>,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -95,8 +100,13 @@ impl Cli {
         self.config.clone().unwrap_or_else(paths::config_file)
     }
 
+    /// The config file with the flags that override it applied.
     pub fn config(&self) -> Result<Config, String> {
-        Config::load(&self.config_path())
+        let mut config = Config::load(&self.config_path())?;
+        if let (Some(context), Some(eks)) = (&self.context, config.eks.as_mut()) {
+            eks.context = Some(context.clone());
+        }
+        Ok(config)
     }
 
     /// AWS settings when the config names an AWS resource (flags win over
@@ -273,6 +283,9 @@ fn submit_aws(cli: &Cli, urls: Vec<String>, detach: bool, target: Target) -> Exi
 /// until every URL is final.
 async fn follow(mut rx: tokio::sync::mpsc::UnboundedReceiver<Action>, print_id: bool) -> ExitCode {
     let mut results = Results::default();
+    // An error on the way (a launch that failed) makes the exit code 1,
+    // even once every URL is final (FAILED with the reason).
+    let mut failed = false;
     let mut last_printed = usize::MAX;
     let mut total = usize::MAX;
     while let Some(action) = rx.recv().await {
@@ -295,6 +308,7 @@ async fn follow(mut rx: tokio::sync::mpsc::UnboundedReceiver<Action>, print_id: 
                 if total == usize::MAX {
                     return ExitCode::from(1);
                 }
+                failed = true;
                 continue;
             }
             _ => continue,
@@ -308,7 +322,11 @@ async fn follow(mut rx: tokio::sync::mpsc::UnboundedReceiver<Action>, print_id: 
             break;
         }
     }
-    ExitCode::SUCCESS
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 fn progress_line(results: &Results, total: usize) -> String {

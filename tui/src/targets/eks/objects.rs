@@ -317,7 +317,10 @@ pub fn kube_error(e: &kube::Error) -> String {
             )
         }
         kube::Error::Api(s) => format!("{} ({} {})", s.message, s.code, s.reason),
-        other => trawl_scraper::error_text::full(other),
+        other => format!(
+            "{} (is the cluster reachable? check the kube context: --context, `context` under [eks], KUBECONFIG)",
+            trawl_scraper::error_text::full(other)
+        ),
     }
 }
 
