@@ -171,6 +171,8 @@ fn run_settings() -> EksSettings {
 struct Seen {
     run_id: String,
     results: Results,
+    /// Every version of every record the polls brought, in order.
+    history: Vec<Record>,
     errors: Vec<String>,
 }
 
@@ -198,6 +200,7 @@ async fn submit_and_follow(
     let mut seen = Seen {
         run_id,
         results: Results::default(),
+        history: Vec::new(),
         errors: Vec::new(),
     };
     let end = Instant::now() + timeout;
@@ -205,6 +208,7 @@ async fn submit_and_follow(
         let left = end.saturating_duration_since(Instant::now());
         match tokio::time::timeout(left, rx.recv()).await {
             Ok(Some(Action::Records { run_id, records })) if run_id == seen.run_id => {
+                seen.history.extend(records.iter().cloned());
                 seen.results.apply(records);
             }
             Ok(Some(Action::Error(e))) => seen.errors.push(e),
@@ -475,7 +479,8 @@ async fn oom_kills_and_deadlines_show_on_the_map_and_fail_their_urls() {
         &sim,
         &moto,
         EksSettings {
-            backoff_limit_per_index: 0,
+            // One retry: the first failure is not final, the second is.
+            backoff_limit_per_index: 1,
             pod_deadline_secs: 3,
             ..run_settings()
         },
@@ -500,6 +505,18 @@ async fn oom_kills_and_deadlines_show_on_the_map_and_fail_their_urls() {
     assert_eq!(record_of(&seen, &urls[0]).status(), Status::Done);
     let oom = record_of(&seen, &urls[1]);
     assert_eq!(oom.status(), Status::Failed);
+    assert_eq!(oom.attempt, 2, "the retry's failure is the final one");
+    assert!(
+        !seen
+            .history
+            .iter()
+            .any(|r| r.url == urls[1] && r.attempt == 1 && r.status() == Status::Failed),
+        "a failure the Job retries is not written: {:?}",
+        seen.history
+            .iter()
+            .filter(|r| r.url == urls[1])
+            .collect::<Vec<_>>()
+    );
     assert!(
         oom.error
             .as_deref()
@@ -509,6 +526,7 @@ async fn oom_kills_and_deadlines_show_on_the_map_and_fail_their_urls() {
     );
     let late = record_of(&seen, &urls[2]);
     assert_eq!(late.status(), Status::Failed);
+    assert_eq!(late.attempt, 2);
     let why = late.error.as_deref().unwrap_or_default();
     assert!(
         why.contains("deadline exceeded") && why.contains("3 s"),
@@ -519,11 +537,11 @@ async fn oom_kills_and_deadlines_show_on_the_map_and_fail_their_urls() {
     let fleet = fleet(&watch.current(), now, 600, &HashSet::new());
     let problems: Vec<&String> = fleet.nodes.iter().flat_map(|n| &n.problems).collect();
     assert!(
-        problems.iter().any(|p| p.starts_with("OOM-killed")),
+        problems.iter().any(|p| p.contains("OOM-killed")),
         "{problems:?}"
     );
     assert!(
-        problems.iter().any(|p| p.starts_with("deadline exceeded")),
+        problems.iter().any(|p| p.contains("deadline exceeded")),
         "{problems:?}"
     );
 }

@@ -52,8 +52,8 @@ const STUCK_WAITING: &[&str] = &[
 /// that its scheduler reason is the problem. Pull and set-up errors show at
 /// once and fail the URL past the grace period (the kubelet keeps retrying
 /// a registry that may come back). Failed pods (OOM kill, deadline, any
-/// exit without a record) fail the URL at once; the Job may still retry
-/// the index, and that attempt's record then replaces this one.
+/// exit without a record) fail the URL (the submitter skips a failure the
+/// Job will retry: the next attempt's worker writes the record).
 pub fn pod_problem(pod: &SlimPod, now: i64, grace_secs: i64) -> Option<PodProblem> {
     let age = pod.created().map_or(0, |c| now - c);
     match pod.phase() {

@@ -272,9 +272,9 @@ impl EksTarget {
         }
     }
 
-    /// Until cancelled: every pod of the run that failed, or waited past
-    /// the grace period, gets its URL's record FAILED with the reason, once
-    /// per attempt.
+    /// Until cancelled: every pod of the run that failed on its last
+    /// attempt, or waited past the grace period, gets its URL's record
+    /// FAILED with the reason, once per attempt.
     async fn drive(
         &self,
         run_id: &str,
@@ -318,6 +318,13 @@ impl EksTarget {
                     continue;
                 };
                 let attempt = pod.attempt();
+                // A failed pod with retries left: the Job starts the next
+                // attempt, whose worker writes the record. Only the last
+                // attempt's failure (or a pod that never ran) is final.
+                let retries = u32::try_from(self.settings.backoff_limit_per_index).unwrap_or(0);
+                if pod.phase() == "Failed" && attempt <= retries {
+                    continue;
+                }
                 let url = ranges.get(chunk).and_then(|r| {
                     urls.get(r.start + index)
                         .filter(|_| r.start + index < r.end)
