@@ -11,40 +11,11 @@ use std::collections::HashSet;
 use std::time::Instant;
 use trawl::targets::eks::{EksSettings, Launched, launch};
 use trawl_scraper::record::new_run_id;
+use trawl_tests::figures::spread;
 use trawl_tests::sim::{Sim, SimOptions};
 
 const URLS: usize = 10_000;
 const ROUNDS: usize = 5;
-
-fn settings() -> EksSettings {
-    EksSettings {
-        namespace: "trawl".into(),
-        image: "123456789012.dkr.ecr.us-east-1.amazonaws.com/trawl-scraper:v1".into(),
-        table: "trawl-results".into(),
-        bucket: "trawl-content".into(),
-        region: "us-east-1".into(),
-        parallelism: 50,
-        backoff_limit_per_index: EksSettings::DEFAULT_BACKOFF_LIMIT_PER_INDEX,
-        ttl_after_finished_secs: EksSettings::DEFAULT_TTL_AFTER_FINISHED_SECS,
-        pod_deadline_secs: EksSettings::DEFAULT_POD_DEADLINE_SECS,
-        memory_limit: EksSettings::DEFAULT_MEMORY_LIMIT.into(),
-        pending_grace_secs: EksSettings::DEFAULT_PENDING_GRACE_SECS,
-        retain_days: None,
-    }
-}
-
-/// Median, min and max as "median X, min Y, max Z".
-fn spread(samples: &[f64], unit: &str, decimals: usize) -> String {
-    let mut s = samples.to_vec();
-    s.sort_by(f64::total_cmp);
-    let f = |v: f64| format!("{v:.decimals$}{unit}");
-    format!(
-        "median {}, min {}, max {}",
-        f(s[s.len() / 2]),
-        f(s[0]),
-        f(s[s.len() - 1])
-    )
-}
 
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -64,16 +35,15 @@ async fn bench() {
         ..SimOptions::default()
     })
     .unwrap();
-    let kubeconfig = kube::config::Kubeconfig::read_from(sim.kubeconfig()).unwrap();
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-        .await
-        .unwrap();
-    let client = kube::Client::try_from(config).unwrap();
+    let client = trawl_tests::trawl::kube_client(sim.kubeconfig()).await;
     // Loopback URLs: nothing fetches them.
     let urls: Vec<String> = (0..URLS)
         .map(|i| format!("http://127.0.0.1:9/p{i}"))
         .collect();
-    let s = settings();
+    let s = EksSettings {
+        parallelism: 50,
+        ..trawl_tests::trawl::eks_settings()
+    };
 
     let mut seen = HashSet::new();
     let (mut writes, mut totals, mut secs) = (Vec::new(), Vec::new(), Vec::new());

@@ -1,8 +1,13 @@
 //! EKS watch figures (prints them; the only pass/fail is that the map sees
 //! the whole cluster): the whole watching process against a large cluster,
 //! 500 scraper nodes and 10,000 Job pods as the API server serves them
-//! (full specs, statuses and managedFields, about 3.9 KB of JSON each,
-//! mixed phases) on the cluster simulator's API server alone.
+//! (spec with env, volumes and tolerations, status with conditions and
+//! containerStatuses, a managedFields entry; mixed phases) on the cluster
+//! simulator's API server alone. The pods are lean Job pods, about 4.6 KB
+//! of JSON (no service-account token volume, the controller's
+//! managedFields entry for metadata only); `TRAWL_BENCH_WATCH_FULL_PODS=1`
+//! seeds them as a default EKS cluster serves them, about 6 KB (see
+//! `add_full_fields`).
 //!
 //! Each round re-executes this binary as a child (the safe environment of
 //! `trawl_tests::env`, `TRAWL_BENCH_WATCH_CHILD=1`): a tokio runtime with 2
@@ -11,7 +16,8 @@
 //! node and pod, `map::fleet` once. The child prints one line the parent
 //! reads: time from its start to the first complete map (goal: under 2 s),
 //! and VmRSS / VmHWM from /proc/self/status (goal: RSS under 40 MiB), at
-//! start, right after the map and 2 s later.
+//! start, right after the map (with RssAnon / RssFile) and 2 s later.
+//! `GLIBC_TUNABLES` is passed on to the child, for allocator experiments.
 //!
 //! Run: `scripts/bench` (or `cargo bench -p trawl-tests --bench eks_watch`).
 
@@ -20,6 +26,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::io::{Read, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
+use trawl_tests::figures::spread;
 use trawl_tests::sim::store::resource;
 use trawl_tests::sim::{Sim, SimOptions};
 
@@ -31,6 +38,7 @@ const KUBECONFIG_ENV: &str = "TRAWL_BENCH_WATCH_KUBECONFIG";
 const RUN_ID: &str = "r-20261124-100000-b3nc";
 const IMAGE: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/trawl-scraper:v1";
 const LINE_PREFIX: &str = "EKS_WATCH_CHILD";
+const FULL_PODS_ENV: &str = "TRAWL_BENCH_WATCH_FULL_PODS";
 
 fn main() {
     if std::env::var_os(CHILD_ENV).is_some() {
@@ -53,8 +61,9 @@ fn parent() {
         ..SimOptions::default()
     })
     .unwrap();
+    let full = std::env::var(FULL_PODS_ENV).is_ok_and(|v| v == "1");
     let seeding = Instant::now();
-    seed(&sim);
+    seed(&sim, full);
     let seeded = seeding.elapsed();
 
     // What a list of the pods weighs on the wire (one unpaged list).
@@ -74,7 +83,13 @@ fn parent() {
     let mut rounds = Vec::new();
     for round in 0..ROUNDS {
         sim.reset_request_counts();
-        let out = trawl_tests::env::safe_command(&exe)
+        let mut child = trawl_tests::env::safe_command(&exe);
+        // Allocator experiments (e.g. glibc.malloc.mmap_threshold) reach
+        // the child.
+        if let Some(t) = std::env::var_os("GLIBC_TUNABLES") {
+            child.env("GLIBC_TUNABLES", t);
+        }
+        let out = child
             .env(CHILD_ENV, "1")
             .env(KUBECONFIG_ENV, sim.kubeconfig())
             .env("KUBECONFIG", sim.kubeconfig())
@@ -108,7 +123,8 @@ fn parent() {
     let col = |k: &str| -> Vec<f64> { rounds.iter().map(|r| r[k]).collect() };
     let mib = |v: Vec<f64>| -> Vec<f64> { v.into_iter().map(|k| k / 1024.0).collect() };
     println!(
-        "EKS watch ({NODES} nodes, {PODS} pods, {ROUNDS} rounds; child process: 2 worker threads, ClusterWatch + map::fleet):"
+        "EKS watch ({NODES} nodes, {PODS} {} pods, {ROUNDS} rounds; child process: 2 worker threads, ClusterWatch + map::fleet):",
+        if full { "full" } else { "lean" }
     );
     println!(
         "  cluster seeded in {:.1} s; JSON served: {:.0} bytes per pod ({:.1} MiB for the pod list), {:.0} bytes per node",
@@ -130,6 +146,11 @@ fn parent() {
         spread(&mib(col("rss_kib")), " MiB", 1)
     );
     println!(
+        "    of which anonymous (heap): {}; file-backed (the binary): {}",
+        spread(&mib(col("anon_kib")), " MiB", 1),
+        spread(&mib(col("file_kib")), " MiB", 1)
+    );
+    println!(
         "  VmRSS 2 s later: {}",
         spread(&mib(col("later_rss_kib")), " MiB", 1)
     );
@@ -137,19 +158,6 @@ fn parent() {
         "  VmHWM (peak): {}",
         spread(&mib(col("hwm_kib")), " MiB", 1)
     );
-}
-
-/// Median, min and max as "median X, min Y, max Z".
-fn spread(samples: &[f64], unit: &str, decimals: usize) -> String {
-    let mut s = samples.to_vec();
-    s.sort_by(f64::total_cmp);
-    let f = |v: f64| format!("{v:.decimals$}{unit}");
-    format!(
-        "median {}, min {}, max {}",
-        f(s[s.len() / 2]),
-        f(s[0]),
-        f(s[s.len() - 1])
-    )
 }
 
 /// The body of a plain HTTP/1.0 GET on the simulator.
@@ -170,7 +178,7 @@ fn http_get(addr: std::net::SocketAddr, path: &str) -> Vec<u8> {
     raw.split_off(head + 4)
 }
 
-fn seed(sim: &Sim) {
+fn seed(sim: &Sim, full: bool) {
     let nodes = resource("", "nodes").unwrap();
     let pods = resource("", "pods").unwrap();
     let store = sim.store();
@@ -181,14 +189,15 @@ fn seed(sim: &Sim) {
     // would reset each pod's status to Pending.
     let mut bytes = 0;
     for i in 0..PODS {
-        let p = pod(i);
+        let p = pod(i, full);
         bytes += p.to_string().len();
         store.create(pods, p).unwrap();
     }
     let mean = bytes / PODS;
+    let expected = if full { 5_500..6_500 } else { 4_000..5_000 };
     assert!(
-        (3_500..4_500).contains(&mean),
-        "pods should weigh about 3.9 KB of JSON, not {mean} bytes"
+        expected.contains(&mean),
+        "pods weigh {mean} bytes of JSON, not {expected:?}"
     );
 }
 
@@ -292,7 +301,7 @@ fn node(i: usize) -> Value {
     })
 }
 
-fn pod(i: usize) -> Value {
+fn pod(i: usize, full: bool) -> Value {
     let chunk = i / 5_000;
     let index = i % 5_000;
     let job = format!("trawl-{RUN_ID}-{chunk}");
@@ -302,7 +311,6 @@ fn pod(i: usize) -> Value {
     let host_ip = format!("10.0.{}.{}", 16 + (i % NODES) / 250, 4 + (i % NODES) % 250);
     let pod_ip = format!("10.0.{}.{}", 64 + i / 250, i % 250 + 4);
     let failures = u32::from(i % 10 == 9);
-    let token_volume = format!("kube-api-access-{}", ["t8k2w", "m4q7z", "c9v3x"][i % 3]);
     let t0 = "2026-11-24T10:00:00Z";
     let t1 = "2026-11-24T10:00:03Z";
     let t2 = "2026-11-24T10:00:41Z";
@@ -333,7 +341,7 @@ fn pod(i: usize) -> Value {
             "False",
         ),
     };
-    let condition = |type_: &str, status: &str| json!({"type": type_, "status": status, "lastProbeTime": null, "lastTransitionTime": t1});
+    let condition = |type_: &str, status: &str| json!({"type": type_, "status": status, "lastTransitionTime": t1});
     let mut status = json!({
         "phase": phase,
         "conditions": [
@@ -355,10 +363,6 @@ fn pod(i: usize) -> Value {
             "image": IMAGE,
             "imageID": format!("{}@sha256:{:064x}", IMAGE.split(':').next().unwrap(), 0x5eed_u64),
             "started": phase == "Running",
-            "volumeMounts": [
-                {"name": "urls", "mountPath": "/etc/trawl", "readOnly": true, "recursiveReadOnly": "Disabled"},
-                {"name": token_volume, "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount", "readOnly": true, "recursiveReadOnly": "Disabled"},
-            ],
         }],
         "qosClass": "Burstable",
     });
@@ -367,7 +371,7 @@ fn pod(i: usize) -> Value {
         status["podIPs"] = json!([{"ip": pod_ip}]);
         status["containerStatuses"][0]["containerID"] = json!(container_id);
     }
-    json!({
+    let mut pod = json!({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {
             "name": name,
@@ -403,23 +407,11 @@ fn pod(i: usize) -> Value {
                         "f:labels": {".": {}, "f:app.kubernetes.io/managed-by": {}, "f:app.kubernetes.io/name": {}, "f:batch.kubernetes.io/controller-uid": {}, "f:batch.kubernetes.io/job-completion-index": {}, "f:batch.kubernetes.io/job-name": {}, "f:controller-uid": {}, "f:job-name": {}, "f:trawl.io/run-id": {}},
                         "f:ownerReferences": {".": {}, format!("k:{{\"uid\":\"{job_uid}\"}}"): {}},
                     },
-                    "f:spec": {
-                        "f:activeDeadlineSeconds": {},
-                        "f:containers": {"k:{\"name\":\"scraper\"}": {".": {}, "f:env": {}, "f:image": {}, "f:imagePullPolicy": {}, "f:name": {}, "f:resources": {}, "f:securityContext": {}, "f:volumeMounts": {}}},
-                        "f:nodeSelector": {}, "f:restartPolicy": {}, "f:securityContext": {}, "f:serviceAccountName": {}, "f:tolerations": {}, "f:volumes": {},
-                    },
                 },
             }],
         },
         "spec": {
-            "volumes": [
-                {"name": "urls", "configMap": {"name": job, "defaultMode": 420}},
-                {"name": token_volume, "projected": {"sources": [
-                    {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
-                    {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
-                    {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}},
-                ], "defaultMode": 420}},
-            ],
+            "volumes": [{"name": "urls", "configMap": {"name": job, "defaultMode": 420}}],
             "containers": [{
                 "name": "scraper",
                 "image": IMAGE,
@@ -432,13 +424,9 @@ fn pod(i: usize) -> Value {
                     {"name": "AWS_REGION", "value": "us-east-1"},
                     {"name": "TRAWL_NODE_NAME", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "spec.nodeName"}}},
                     {"name": "TRAWL_INDEX_FAILURES", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.annotations['batch.kubernetes.io/job-index-failure-count']"}}},
-                    {"name": "JOB_COMPLETION_INDEX", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"}}},
                 ],
                 "resources": {"limits": {"memory": "256Mi"}, "requests": {"cpu": "250m", "memory": "128Mi"}},
-                "volumeMounts": [
-                    {"name": "urls", "readOnly": true, "mountPath": "/etc/trawl"},
-                    {"name": token_volume, "readOnly": true, "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"},
-                ],
+                "volumeMounts": [{"name": "urls", "readOnly": true, "mountPath": "/etc/trawl"}],
                 "terminationMessagePath": "/dev/termination-log",
                 "terminationMessagePolicy": "File",
                 "imagePullPolicy": "IfNotPresent",
@@ -455,23 +443,74 @@ fn pod(i: usize) -> Value {
             "securityContext": {"runAsUser": 65532, "runAsGroup": 65532, "runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}},
             "hostname": format!("{job}-{index}"),
             "schedulerName": "default-scheduler",
+            "automountServiceAccountToken": false,
             "tolerations": [
                 {"key": "trawl.io/scraper", "operator": "Equal", "value": "true", "effect": "NoSchedule"},
-                {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
-                {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
             ],
             "priority": 0,
             "enableServiceLinks": true,
             "preemptionPolicy": "PreemptLowerPriority",
         },
         "status": status,
-    })
+    });
+    if full {
+        add_full_fields(&mut pod, i);
+    }
+    pod
+}
+
+/// What a default EKS cluster adds to a Job pod besides the lean fields:
+/// the service-account token volume and its mounts, admission's default
+/// tolerations, the Indexed Job's `JOB_COMPLETION_INDEX`, conditions'
+/// `lastProbeTime`, and the managedFields of the spec.
+fn add_full_fields(pod: &mut Value, i: usize) {
+    let token_volume = format!("kube-api-access-{}", ["t8k2w", "m4q7z", "c9v3x"][i % 3]);
+    let spec = &mut pod["spec"];
+    spec.as_object_mut()
+        .unwrap()
+        .remove("automountServiceAccountToken");
+    spec["volumes"].as_array_mut().unwrap().push(json!(
+        {"name": token_volume, "projected": {"sources": [
+            {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+            {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+            {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}},
+        ], "defaultMode": 420}}
+    ));
+    let container = &mut spec["containers"][0];
+    container["env"].as_array_mut().unwrap().push(json!(
+        {"name": "JOB_COMPLETION_INDEX", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"}}}
+    ));
+    container["volumeMounts"].as_array_mut().unwrap().push(json!(
+        {"name": token_volume, "readOnly": true, "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"}
+    ));
+    spec["tolerations"].as_array_mut().unwrap().extend([
+        json!({"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}),
+        json!({"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}),
+    ]);
+    pod["status"]["containerStatuses"][0]["volumeMounts"] = json!([
+        {"name": "urls", "mountPath": "/etc/trawl", "readOnly": true, "recursiveReadOnly": "Disabled"},
+        {"name": token_volume, "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount", "readOnly": true, "recursiveReadOnly": "Disabled"},
+    ]);
+    for c in pod["status"]["conditions"].as_array_mut().unwrap() {
+        c["lastProbeTime"] = Value::Null;
+    }
+    pod["metadata"]["managedFields"][0]["fieldsV1"]["f:spec"] = json!({
+        "f:activeDeadlineSeconds": {},
+        "f:containers": {"k:{\"name\":\"scraper\"}": {".": {}, "f:env": {}, "f:image": {}, "f:imagePullPolicy": {}, "f:name": {}, "f:resources": {}, "f:securityContext": {}, "f:volumeMounts": {}}},
+        "f:nodeSelector": {}, "f:restartPolicy": {}, "f:securityContext": {}, "f:serviceAccountName": {}, "f:tolerations": {}, "f:volumes": {},
+    });
 }
 
 // ----------------------------------------------------------------- child
 
 /// VmRSS and VmHWM of this process, in KiB.
 fn memory_kib() -> (u64, u64) {
+    let m = proc_status_kib(&["VmRSS:", "VmHWM:"]);
+    (m[0], m[1])
+}
+
+/// Fields of /proc/self/status, in KiB.
+fn proc_status_kib<const N: usize>(names: &[&str; N]) -> [u64; N] {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
     let field = |name: &str| -> u64 {
         status
@@ -480,7 +519,7 @@ fn memory_kib() -> (u64, u64) {
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
             .unwrap_or(0)
     };
-    (field("VmRSS:"), field("VmHWM:"))
+    names.map(field)
 }
 
 fn child() {
@@ -498,11 +537,7 @@ fn child() {
 async fn watch(kubeconfig: &Path, started: Instant, start_rss: u64) {
     use trawl::targets::eks::map;
     use trawl::targets::eks::watch::{ClusterWatch, WatchOptions};
-    let kubeconfig = kube::config::Kubeconfig::read_from(kubeconfig).unwrap();
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-        .await
-        .unwrap();
-    let client = kube::Client::try_from(config).unwrap();
+    let client = trawl_tests::trawl::kube_client(kubeconfig).await;
     let cluster = ClusterWatch::start(client, WatchOptions::new("trawl"));
     let mut rx = cluster.subscribe();
     let complete = tokio::time::timeout(Duration::from_secs(60), async {
@@ -528,12 +563,13 @@ async fn watch(kubeconfig: &Path, started: Instant, start_rss: u64) {
     let rows = fleet.nodes.len();
     let pods: usize = fleet.nodes.iter().map(|n| n.pods.total()).sum();
     let (rss, hwm) = memory_kib();
+    let [anon, file] = proc_status_kib(&["RssAnon:", "RssFile:"]);
     drop(fleet);
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (later_rss, later_hwm) = memory_kib();
     assert_eq!(cluster.current().pods.len(), PODS);
     println!(
-        "{LINE_PREFIX} first_map_ms={:.0} start_rss_kib={start_rss} rss_kib={rss} hwm_kib={} later_rss_kib={later_rss} rows={rows} pods_on_map={pods}",
+        "{LINE_PREFIX} first_map_ms={:.0} start_rss_kib={start_rss} rss_kib={rss} hwm_kib={} later_rss_kib={later_rss} anon_kib={anon} file_kib={file} rows={rows} pods_on_map={pods}",
         first_map.as_secs_f64() * 1000.0,
         hwm.max(later_hwm),
     );

@@ -26,6 +26,7 @@ use trawl_scraper::record::{Record, RunItem, Status, Target, new_run_id, now};
 use trawl_scraper::sink::Written;
 use trawl_scraper::sink::aws::AwsSink;
 use trawl_scraper::sink::item::to_item;
+use trawl_tests::figures::spread;
 use trawl_tests::moto::Moto;
 
 const TABLE: &str = "trawl-results";
@@ -54,20 +55,6 @@ fn past_window() -> Duration {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
-}
-
-/// Median, min and max of `samples` as "median X, min Y, max Z", each
-/// followed by `unit` (" ms", or "" for counts).
-fn spread(samples: &[f64], unit: &str, decimals: usize) -> String {
-    let mut s = samples.to_vec();
-    s.sort_by(f64::total_cmp);
-    let f = |v: f64| format!("{v:.decimals$}{unit}");
-    format!(
-        "median {}, min {}, max {}",
-        f(s[s.len() / 2]),
-        f(s[0]),
-        f(s[s.len() - 1])
-    )
 }
 
 /// Hands out URLs that no earlier round changed, so every round's changes

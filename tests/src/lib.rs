@@ -5,6 +5,7 @@
 pub mod env;
 pub mod fargate;
 pub mod fault_proxy;
+pub mod figures;
 pub mod hostile;
 pub mod moto;
 pub mod sim;

@@ -20,27 +20,13 @@ use trawl_tests::sim::{Sim, SimOptions, wait_until};
 
 fn settings() -> EksSettings {
     EksSettings {
-        namespace: "trawl".into(),
-        image: "trawl-scraper:test".into(),
-        table: "trawl-results".into(),
-        bucket: "trawl-content".into(),
-        region: "us-east-1".into(),
         parallelism: 4,
-        backoff_limit_per_index: EksSettings::DEFAULT_BACKOFF_LIMIT_PER_INDEX,
-        ttl_after_finished_secs: EksSettings::DEFAULT_TTL_AFTER_FINISHED_SECS,
-        pod_deadline_secs: EksSettings::DEFAULT_POD_DEADLINE_SECS,
-        memory_limit: EksSettings::DEFAULT_MEMORY_LIMIT.into(),
-        pending_grace_secs: EksSettings::DEFAULT_PENDING_GRACE_SECS,
-        retain_days: None,
+        ..trawl_tests::trawl::eks_settings()
     }
 }
 
 async fn client(sim: &Sim) -> kube::Client {
-    let kubeconfig = kube::config::Kubeconfig::read_from(sim.kubeconfig()).unwrap();
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-        .await
-        .unwrap();
-    kube::Client::try_from(config).unwrap()
+    trawl_tests::trawl::kube_client(sim.kubeconfig()).await
 }
 
 fn of_run<'a>(objects: &'a [serde_json::Value], run_id: &str) -> Vec<&'a serde_json::Value> {

@@ -94,6 +94,7 @@ fn state(nodes: usize, results: usize) -> State {
             .collect(),
         task_groups: Vec::new(),
         pool_total: Some(nodes),
+        pool_known: true,
         launch: None,
     };
     s.results.apply((0..results).map(|i| record(i, nodes)));

@@ -134,6 +134,7 @@ fn memory() {
             nodes,
             task_groups: vec![],
             pool_total: Some(500),
+            pool_known: true,
             launch: None,
         }),
     );
