@@ -13,7 +13,7 @@ use trawl::targets::eks::map::{ClusterState, NO_NODE, fleet};
 use trawl::targets::eks::watch::ClusterWatch;
 use trawl::targets::eks::{EksSettings, EksTarget, Launched, delete_run, launch, run_selector};
 use trawl::targets::follow::follow_aws_run;
-use trawl_scraper::record::{Record, Status};
+use trawl_scraper::record::{Record, Status, Target};
 use trawl_tests::hostile::HostileServer;
 use trawl_tests::moto::Moto;
 use trawl_tests::sim::{Sim, SimOptions, wait_until};
@@ -172,11 +172,24 @@ async fn submit_and_follow(
     timeout: Duration,
 ) -> Seen {
     let n = urls.len();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let (_control, run_id) = target.submit(urls, watch.subscribe(), tx.clone());
     // The run's Jobs are created after its records are written: faults
     // named after its pods are in place before any pod starts.
     before_launch(&run_id);
+    follow_until_final(target, run_id, n, tx, rx, timeout).await
+}
+
+/// Follows `run_id` in DynamoDB, as the screen does, until its `n` URLs
+/// are final.
+async fn follow_until_final(
+    target: &EksTarget,
+    run_id: String,
+    n: usize,
+    tx: tokio::sync::mpsc::UnboundedSender<Action>,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<Action>,
+    timeout: Duration,
+) -> Seen {
     let follower = tokio::spawn(follow_aws_run(
         target.store().clone(),
         run_id.clone(),
@@ -777,4 +790,55 @@ async fn a_watch_that_keeps_failing_says_so_and_recovers() {
     })
     .await;
     assert!(synced.is_ok(), "{:?}", watch.current().problem);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_trawl_that_attaches_takes_over_the_pods_that_cannot_write() {
+    let moto = moto_with_store().await;
+    let sim = cluster(&moto, pool_options());
+    let server = HostileServer::start_plain().unwrap();
+    let target = target(
+        &sim,
+        &moto,
+        EksSettings {
+            backoff_limit_per_index: 0,
+            ..run_settings()
+        },
+    )
+    .await;
+    // Another trawl submitted the run and went away (an ssh session that
+    // dropped): records and Jobs exist, nobody watches the pods.
+    let urls = vec![
+        server.url("/page?adopt=fine"),
+        server.url("/page?adopt=oom"),
+    ];
+    let run = trawl::store::new_run(Target::Eks, urls.len(), None);
+    sim.oom_kill(&format!("trawl-{}-0-1-", run.run_id));
+    target.store().create_run(&run, &urls).await.unwrap();
+    launch(&client(&sim).await, &run.run_id, &urls, target.settings())
+        .await
+        .unwrap();
+    // This trawl attaches to it.
+    let watch = target.watch(Some(Duration::from_secs(1)));
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let _control = target.adopt(&run.run_id, watch.subscribe(), tx.clone());
+    let seen = follow_until_final(
+        &target,
+        run.run_id.clone(),
+        urls.len(),
+        tx,
+        rx,
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(record_of(&seen, &urls[0]).status(), Status::Done);
+    let oom = record_of(&seen, &urls[1]);
+    assert_eq!(oom.status(), Status::Failed);
+    assert!(
+        oom.error
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("OOM-killed"),
+        "{oom:?}"
+    );
 }

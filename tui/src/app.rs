@@ -397,7 +397,14 @@ impl Runtime {
                 self.stop_watching();
                 match self.eks_target() {
                     Ok(eks) if target == Target::Eks => {
-                        self.show_eks_map(&eks);
+                        let cluster = self.show_eks_map(&eks);
+                        // A run this trawl did not launch (or launched
+                        // before a restart): take over writing the records
+                        // its failed pods cannot, and its cancel.
+                        if !self.controls.contains_key(&run_id) {
+                            let control = eks.adopt(&run_id, cluster, tx.clone());
+                            self.controls.insert(run_id.clone(), control);
+                        }
                     }
                     _ => self.hide_eks_map(),
                 }

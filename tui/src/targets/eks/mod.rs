@@ -20,7 +20,7 @@ use crate::config::EksConfig;
 use crate::model::Action;
 use crate::store::aws::AwsStore;
 use map::{ClusterState, pod_problem};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
@@ -106,6 +106,14 @@ pub async fn show_map(
             return;
         }
     }
+}
+
+/// One chunk of a run as its Job runs it: URL N is completion index N.
+#[derive(Default)]
+struct Chunk {
+    urls: Vec<String>,
+    /// The Job's retries per index (backoffLimitPerIndex).
+    retries: u32,
 }
 
 /// Launches EKS runs and writes the records pods could not.
@@ -232,8 +240,17 @@ impl EksTarget {
                     return;
                 }
             }
+            let retries = u32::try_from(target.settings.backoff_limit_per_index).unwrap_or(0);
+            let chunks = chunks(&urls)
+                .into_iter()
+                .map(|r| Chunk {
+                    urls: urls[r].to_vec(),
+                    retries,
+                })
+                .collect();
+            drop(records);
             target
-                .drive(&run.run_id, &urls, &records, cluster, tx, cancelled)
+                .drive(&run.run_id, chunks, cluster, tx, cancelled)
                 .await;
         });
         (control, run_id)
@@ -272,20 +289,91 @@ impl EksTarget {
         }
     }
 
+    /// Takes over a run this trawl did not launch (the screen attached to
+    /// it, e.g. after a restart): its chunks' URLs from its ConfigMaps and
+    /// retries from its Jobs, then the same as after `submit`. Returns the
+    /// run's control at once; a run whose objects are gone (finished and
+    /// cleaned up, or cancelled) has nothing to take over.
+    pub fn adopt(
+        &self,
+        run_id: &str,
+        cluster: snapshots::Receiver<Arc<ClusterState>>,
+        tx: UnboundedSender<Action>,
+    ) -> RunControl {
+        let (control, mut cancelled) = RunControl::new();
+        let (target, run_id) = (self.clone(), run_id.to_owned());
+        tokio::spawn(async move {
+            match target.read_chunks(&run_id).await {
+                Ok(chunks) if !chunks.is_empty() => {
+                    return target.drive(&run_id, chunks, cluster, tx, cancelled).await;
+                }
+                Ok(_) => tracing::info!(run_id, "no Jobs in the cluster: nothing to take over"),
+                Err(e) => {
+                    let _ = tx.send(Action::Error(format!(
+                        "reading run {run_id} from the cluster: {e}"
+                    )));
+                }
+            }
+            // Cancel still fails what is unfinished.
+            cancelled.cancelled().await;
+            target.cancel(&run_id, &tx).await;
+        });
+        control
+    }
+
+    /// A run's chunks as its objects hold them: URLs from the ConfigMaps,
+    /// retries from the Jobs (chunk N is `trawl-{run_id}-N`).
+    async fn read_chunks(&self, run_id: &str) -> Result<Vec<Chunk>, String> {
+        use k8s_openapi::api::batch::v1::Job;
+        use k8s_openapi::api::core::v1::ConfigMap;
+        use kube::api::{Api, ListParams};
+        let ns = &self.settings.namespace;
+        let selector = ListParams::default().labels(&run_selector(run_id));
+        let maps: Api<ConfigMap> = Api::namespaced(self.client.clone(), ns);
+        let jobs: Api<Job> = Api::namespaced(self.client.clone(), ns);
+        let maps = maps.list(&selector).await.map_err(|e| kube_error(&e))?;
+        let jobs = jobs.list(&selector).await.map_err(|e| kube_error(&e))?;
+        let first = object_name(run_id, 0);
+        let prefix = first.strip_suffix('0').unwrap_or(&first);
+        let chunk_of = |name: Option<&String>| {
+            name.and_then(|n| n.strip_prefix(prefix))
+                .and_then(|c| c.parse::<usize>().ok())
+        };
+        let mut chunks: Vec<Chunk> = Vec::new();
+        for map in &maps.items {
+            let Some(n) = chunk_of(map.metadata.name.as_ref()) else {
+                continue;
+            };
+            if chunks.len() <= n {
+                chunks.resize_with(n + 1, Chunk::default);
+            }
+            chunks[n].urls = map
+                .data
+                .as_ref()
+                .and_then(|d| d.get(names::URLS_KEY))
+                .map(|t| t.lines().map(str::to_owned).collect())
+                .unwrap_or_default();
+        }
+        for job in &jobs.items {
+            if let Some(c) = chunk_of(job.metadata.name.as_ref()).and_then(|n| chunks.get_mut(n)) {
+                let limit = job.spec.as_ref().and_then(|s| s.backoff_limit_per_index);
+                c.retries = limit.and_then(|l| u32::try_from(l).ok()).unwrap_or(0);
+            }
+        }
+        Ok(chunks)
+    }
+
     /// Until cancelled: every pod of the run that failed on its last
     /// attempt, or waited past the grace period, gets its URL's record
     /// FAILED with the reason, once per attempt.
     async fn drive(
         &self,
         run_id: &str,
-        urls: &[String],
-        records: &[Record],
+        chunks: Vec<Chunk>,
         mut cluster: snapshots::Receiver<Arc<ClusterState>>,
         tx: UnboundedSender<Action>,
         mut cancelled: CancelSignal,
     ) {
-        let ranges = chunks(urls);
-        let by_url: HashMap<&str, &Record> = records.iter().map(|r| (r.url.as_str(), r)).collect();
         // Job names are `trawl-{run_id}-{chunk}`.
         let first = object_name(run_id, 0);
         let prefix = first.strip_suffix('0').unwrap_or(&first);
@@ -314,6 +402,7 @@ impl EksTarget {
                 let Some(chunk) = job
                     .strip_prefix(prefix)
                     .and_then(|c| c.parse::<usize>().ok())
+                    .and_then(|c| chunks.get(c).map(|ch| (c, ch)))
                 else {
                     continue;
                 };
@@ -321,22 +410,17 @@ impl EksTarget {
                 // A failed pod with retries left: the Job starts the next
                 // attempt, whose worker writes the record. Only the last
                 // attempt's failure (or a pod that never ran) is final.
-                let retries = u32::try_from(self.settings.backoff_limit_per_index).unwrap_or(0);
-                if pod.phase() == "Failed" && attempt <= retries {
+                if pod.phase() == "Failed" && attempt <= chunk.1.retries {
                     continue;
                 }
-                let url = ranges.get(chunk).and_then(|r| {
-                    urls.get(r.start + index)
-                        .filter(|_| r.start + index < r.end)
-                });
-                let (Some(url), true) = (url, written.insert((chunk, index, attempt))) else {
+                let (Some(url), true) = (
+                    chunk.1.urls.get(index),
+                    written.insert((chunk.0, index, attempt)),
+                ) else {
                     continue;
                 };
                 let mut record = Record::new(run_id, url, attempt);
-                record.target = by_url
-                    .get(url.as_str())
-                    .and_then(|r| r.target)
-                    .or(Some(Target::Eks));
+                record.target = Some(Target::Eks);
                 tracing::info!(
                     run_id,
                     url,
