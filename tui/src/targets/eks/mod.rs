@@ -74,12 +74,21 @@ pub async fn show_map(
     loop {
         tokio::select! {
             changed = cluster.changed() => if changed.is_err() { return },
-            _ = recheck.tick() => {}
+            _ = recheck.tick() => {
+                // Time alone changes the map only through pending pods
+                // (grace periods): an idle cluster draws nothing. The
+                // first tick (at once) shows "syncing".
+                let waiting = cluster.borrow().pods.iter().any(|p| p.phase() == "Pending");
+                if !waiting && pool_read.is_some() {
+                    continue;
+                }
+            }
         }
-        if let Some(aws) = aws.as_ref().filter(|a| a.pool_tag.is_some())
-            && pool_read.is_none_or(|t| t.elapsed() > POOL_EVERY)
-        {
+        let pool_due = pool_read.is_none_or(|t| t.elapsed() > POOL_EVERY);
+        if pool_due {
             pool_read = Some(std::time::Instant::now());
+        }
+        if let Some(aws) = aws.as_ref().filter(|a| a.pool_tag.is_some() && pool_due) {
             let at = time::OffsetDateTime::now_utc().unix_timestamp();
             match crate::aws::pool::read_pool(aws, at).await {
                 Ok(p) => pool = p.addresses.into_iter().map(|a| a.public_ip).collect(),
