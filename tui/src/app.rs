@@ -81,16 +81,13 @@ fn probe_targets(cli: &Cli) -> Vec<TargetOption> {
     ]
 }
 
-/// The EKS map while an EKS run is on screen: the cluster's watches and
-/// the task that turns their snapshots into the fleet map.
-struct EksMap {
-    watch: ClusterWatch,
-    task: tokio::task::JoinHandle<()>,
-}
+/// The task that turns the cluster's snapshots into the fleet map while an
+/// EKS run is on screen.
+struct EksMap(tokio::task::JoinHandle<()>);
 
 impl Drop for EksMap {
     fn drop(&mut self) {
-        self.task.abort();
+        self.0.abort();
     }
 }
 
@@ -106,6 +103,10 @@ struct Runtime {
     aws: Option<Arc<Aws>>,
     /// The EKS target when the config has `[eks]` (or why it cannot be used).
     eks: Option<Result<EksTarget, String>>,
+    /// The cluster's watches, from the first EKS run on screen on: the EKS
+    /// runs this trawl drives keep recording their failed pods while
+    /// another target's run is on screen.
+    eks_watch: Option<ClusterWatch>,
     eks_map: Option<EksMap>,
     config: Config,
     frames: u64,
@@ -137,6 +138,7 @@ async fn event_loop(
         watcher: None,
         aws,
         eks,
+        eks_watch: None,
         eks_map: None,
         config,
         frames: 0,
@@ -281,20 +283,20 @@ impl Runtime {
     /// Shows the EKS map (starting the watches once) and returns its
     /// snapshots.
     fn show_eks_map(&mut self, eks: &EksTarget) -> tokio::sync::watch::Receiver<Arc<ClusterState>> {
-        let map = self.eks_map.get_or_insert_with(|| {
-            let watch = eks.watch(None);
-            let task = tokio::spawn(crate::targets::eks::show_map(
-                watch.subscribe(),
+        let watch = self.eks_watch.get_or_insert_with(|| eks.watch(None));
+        let snapshots = watch.subscribe();
+        if self.eks_map.is_none() {
+            self.eks_map = Some(EksMap(tokio::spawn(crate::targets::eks::show_map(
+                snapshots.clone(),
                 eks.settings().pending_grace_secs,
                 self.aws.clone(),
                 self.tx.clone(),
-            ));
-            EksMap { watch, task }
-        });
-        map.watch.subscribe()
+            ))));
+        }
+        snapshots
     }
 
-    /// Another target's map takes the screen: the EKS watches stop.
+    /// Another target's map takes the screen (the watches go on).
     fn hide_eks_map(&mut self) {
         self.eks_map = None;
     }
