@@ -6,6 +6,7 @@ pub mod env;
 pub mod fargate;
 pub mod fault_proxy;
 pub mod figures;
+pub mod follow;
 pub mod hostile;
 pub mod moto;
 pub mod sim;

@@ -53,21 +53,13 @@ pub fn tmux_available() -> bool {
 /// EKS settings for tests and benchmarks: namespace `trawl`, the default
 /// pod settings, table `trawl-results` and bucket `trawl-content`.
 pub fn eks_settings() -> trawl::targets::eks::EksSettings {
-    use trawl::targets::eks::EksSettings;
-    EksSettings {
-        namespace: "trawl".into(),
-        image: "trawl-scraper:test".into(),
-        table: "trawl-results".into(),
-        bucket: "trawl-content".into(),
-        region: "us-east-1".into(),
-        parallelism: EksSettings::DEFAULT_PARALLELISM,
-        backoff_limit_per_index: EksSettings::DEFAULT_BACKOFF_LIMIT_PER_INDEX,
-        ttl_after_finished_secs: EksSettings::DEFAULT_TTL_AFTER_FINISHED_SECS,
-        pod_deadline_secs: EksSettings::DEFAULT_POD_DEADLINE_SECS,
-        memory_limit: EksSettings::DEFAULT_MEMORY_LIMIT.into(),
-        pending_grace_secs: EksSettings::DEFAULT_PENDING_GRACE_SECS,
-        retain_days: None,
-    }
+    trawl::targets::eks::EksSettings::new(
+        "trawl",
+        "trawl-scraper:test",
+        "trawl-results",
+        "trawl-content",
+        "us-east-1",
+    )
 }
 
 /// A kube client of the cluster a kubeconfig file names (the simulator's).

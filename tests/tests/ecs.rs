@@ -9,12 +9,13 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 use trawl::aws::Aws;
 use trawl::config::EcsConfig;
-use trawl::model::{Action, Fleet, Results};
+use trawl::model::{Action, Results};
 use trawl::targets::ecs::EcsTarget;
 use trawl::targets::follow::follow_aws_run;
 use trawl_scraper::record::Status;
 use trawl_tests::fargate::{Fargate, FargateOptions, OOM_REASON};
 use trawl_tests::fault_proxy::{Fault, FaultKind, FaultProxy, Rule, When};
+use trawl_tests::follow::{Seen, until_final};
 use trawl_tests::hostile::HostileServer;
 use trawl_tests::moto::{EcsNames, Moto};
 
@@ -57,61 +58,14 @@ fn ecs_config(names: &EcsNames, rate: u32) -> EcsConfig {
     }
 }
 
-/// What a run showed: its records (as the screen has them), the fleet
-/// snapshots and the error lines.
-struct Seen {
-    run_id: String,
-    results: Results,
-    fleets: Vec<Fleet>,
-    errors: Vec<String>,
-}
-
 /// Submits `urls` and follows the run (as the screen and `trawl submit`
 /// do) until every URL is final.
 async fn run(target: &EcsTarget, urls: Vec<String>, timeout: Duration) -> Seen {
     let n = urls.len();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let (_control, run_id) = target.submit(urls, tx.clone());
-    let follower = tokio::spawn(follow_aws_run(
-        target.store().clone(),
-        run_id.clone(),
-        Duration::from_secs(1),
-        tx,
-    ));
-    let mut seen = Seen {
-        run_id,
-        results: Results::default(),
-        fleets: Vec::new(),
-        errors: Vec::new(),
-    };
-    let end = Instant::now() + timeout;
-    while seen.results.len() < n || seen.results.finished() < n {
-        let left = end.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, rx.recv()).await {
-            Ok(Some(Action::Records { run_id, records })) if run_id == seen.run_id => {
-                seen.results.apply(records);
-            }
-            Ok(Some(Action::FleetChanged(f))) => seen.fleets.push(f),
-            Ok(Some(Action::Error(e))) => seen.errors.push(e),
-            Ok(Some(_)) => {}
-            Ok(None) | Err(_) => panic!(
-                "{} of {n} URLs final after {timeout:?}; errors: {:?}",
-                seen.results.finished(),
-                seen.errors
-            ),
-        }
-    }
-    follower.abort();
-    seen
-}
-
-fn url_of(seen: &Seen, url: &str) -> trawl_scraper::record::Record {
-    seen.results
-        .records()
-        .iter()
-        .find(|r| r.url == url)
-        .cloned()
-        .unwrap_or_else(|| panic!("no record for {url}"))
+    let every = Duration::from_secs(1);
+    until_final(target.store().clone(), run_id, n, every, tx, rx, timeout).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -143,9 +97,9 @@ async fn two_hundred_urls_one_task_each_and_stopped_tasks_launched_again() {
     let seen = run(&target, urls.clone(), Duration::from_secs(240)).await;
 
     assert_eq!(seen.results.count(Status::Done), 199, "{:?}", seen.errors);
-    let relaunched = url_of(&seen, &urls[3]);
+    let relaunched = seen.record(&urls[3]);
     assert_eq!((relaunched.status(), relaunched.attempt), (Status::Done, 2));
-    let lost = url_of(&seen, &urls[5]);
+    let lost = seen.record(&urls[5]);
     assert_eq!(lost.status(), Status::Failed);
     let error = lost.error.unwrap();
     assert!(
@@ -314,7 +268,7 @@ async fn configuration_errors_fail_the_records_with_the_cause() {
         let target = EcsTarget::new(&aws, &config).unwrap();
         let seen = run(&target, urls.clone(), Duration::from_secs(60)).await;
         assert_eq!(seen.results.count(Status::Failed), 3, "{what}");
-        let error = url_of(&seen, &urls[0]).error.unwrap();
+        let error = seen.record(&urls[0]).error.unwrap();
         assert!(
             error.starts_with("not launched: ") && error.contains(says),
             "{what}: {error}"

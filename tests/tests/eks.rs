@@ -14,6 +14,7 @@ use trawl::targets::eks::watch::ClusterWatch;
 use trawl::targets::eks::{EksSettings, EksTarget, Launched, delete_run, launch, run_selector};
 use trawl::targets::follow::follow_aws_run;
 use trawl_scraper::record::{Record, Status, Target};
+use trawl_tests::follow::{Seen, until_final};
 use trawl_tests::hostile::HostileServer;
 use trawl_tests::moto::Moto;
 use trawl_tests::sim::{Sim, SimOptions, wait_until};
@@ -153,15 +154,6 @@ fn run_settings() -> EksSettings {
     }
 }
 
-/// What a run showed: its records as the screen has them, and the errors.
-struct Seen {
-    run_id: String,
-    results: Results,
-    /// Every version of every record the polls brought, in order.
-    history: Vec<Record>,
-    errors: Vec<String>,
-}
-
 /// Submits `urls` with `target` (the cluster seen through `watch`) and
 /// follows the run in DynamoDB, as the screen does, until every URL is final.
 async fn submit_and_follow(
@@ -177,59 +169,8 @@ async fn submit_and_follow(
     // The run's Jobs are created after its records are written: faults
     // named after its pods are in place before any pod starts.
     before_launch(&run_id);
-    follow_until_final(target, run_id, n, tx, rx, timeout).await
-}
-
-/// Follows `run_id` in DynamoDB, as the screen does, until its `n` URLs
-/// are final.
-async fn follow_until_final(
-    target: &EksTarget,
-    run_id: String,
-    n: usize,
-    tx: tokio::sync::mpsc::UnboundedSender<Action>,
-    mut rx: tokio::sync::mpsc::UnboundedReceiver<Action>,
-    timeout: Duration,
-) -> Seen {
-    let follower = tokio::spawn(follow_aws_run(
-        target.store().clone(),
-        run_id.clone(),
-        Duration::from_millis(500),
-        tx,
-    ));
-    let mut seen = Seen {
-        run_id,
-        results: Results::default(),
-        history: Vec::new(),
-        errors: Vec::new(),
-    };
-    let end = Instant::now() + timeout;
-    while seen.results.len() < n || seen.results.finished() < n {
-        let left = end.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, rx.recv()).await {
-            Ok(Some(Action::Records { run_id, records })) if run_id == seen.run_id => {
-                seen.history.extend(records.iter().cloned());
-                seen.results.apply(records);
-            }
-            Ok(Some(Action::Error(e))) => seen.errors.push(e),
-            Ok(Some(_)) => {}
-            Ok(None) | Err(_) => panic!(
-                "{} of {n} URLs final after {timeout:?}; errors: {:?}",
-                seen.results.finished(),
-                seen.errors
-            ),
-        }
-    }
-    follower.abort();
-    seen
-}
-
-fn record_of(seen: &Seen, url: &str) -> Record {
-    seen.results
-        .records()
-        .iter()
-        .find(|r| r.url == url)
-        .cloned()
-        .unwrap_or_else(|| panic!("no record for {url}"))
+    let every = Duration::from_millis(500);
+    until_final(target.store().clone(), run_id, n, every, tx, rx, timeout).await
 }
 
 /// The pool nodes the simulator has now.
@@ -501,8 +442,8 @@ async fn oom_kills_and_deadlines_show_on_the_map_and_fail_their_urls() {
         Duration::from_secs(60),
     )
     .await;
-    assert_eq!(record_of(&seen, &urls[0]).status(), Status::Done);
-    let oom = record_of(&seen, &urls[1]);
+    assert_eq!(seen.record(&urls[0]).status(), Status::Done);
+    let oom = seen.record(&urls[1]);
     assert_eq!(oom.status(), Status::Failed);
     assert_eq!(oom.attempt, 2, "the retry's failure is the final one");
     assert!(
@@ -523,7 +464,7 @@ async fn oom_kills_and_deadlines_show_on_the_map_and_fail_their_urls() {
             .starts_with("OOM-killed"),
         "{oom:?}"
     );
-    let late = record_of(&seen, &urls[2]);
+    let late = seen.record(&urls[2]);
     assert_eq!(late.status(), Status::Failed);
     assert_eq!(late.attempt, 2);
     let why = late.error.as_deref().unwrap_or_default();
@@ -577,7 +518,7 @@ async fn a_pod_no_node_takes_fails_its_url_past_the_grace_period() {
         Duration::from_secs(40),
     )
     .await;
-    let r = record_of(&seen, &url);
+    let r = seen.record(&url);
     assert_eq!(r.status(), Status::Failed);
     let why = r.error.as_deref().unwrap_or_default();
     assert!(
@@ -822,17 +763,19 @@ async fn a_trawl_that_attaches_takes_over_the_pods_that_cannot_write() {
     let watch = target.watch(Some(Duration::from_secs(1)));
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let _control = target.adopt(&run.run_id, watch.subscribe(), tx.clone());
-    let seen = follow_until_final(
-        &target,
+    let every = Duration::from_millis(500);
+    let seen = until_final(
+        target.store().clone(),
         run.run_id.clone(),
         urls.len(),
+        every,
         tx,
         rx,
         Duration::from_secs(60),
     )
     .await;
-    assert_eq!(record_of(&seen, &urls[0]).status(), Status::Done);
-    let oom = record_of(&seen, &urls[1]);
+    assert_eq!(seen.record(&urls[0]).status(), Status::Done);
+    let oom = seen.record(&urls[1]);
     assert_eq!(oom.status(), Status::Failed);
     assert!(
         oom.error

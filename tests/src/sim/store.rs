@@ -136,6 +136,18 @@ struct Inner {
     uid: u64,
 }
 
+impl Inner {
+    /// Every object of `plural` (in `ns`, or all namespaces), in key order.
+    fn objects_of(&self, plural: &'static str, ns: Option<&str>) -> Vec<Value> {
+        self.objects
+            .range((plural, String::new(), String::new())..)
+            .take_while(|((p, _, _), _)| *p == plural)
+            .filter(|((_, n, _), _)| ns.is_none_or(|ns| ns == n))
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+}
+
 pub struct Store {
     inner: Mutex<Inner>,
     tx: broadcast::Sender<Arc<Event>>,
@@ -235,13 +247,7 @@ impl Store {
     /// key order, and the resourceVersion of that snapshot.
     pub fn list(&self, plural: &'static str, ns: Option<&str>) -> (Vec<Value>, u64) {
         let inner = lock(&self.inner);
-        let items = inner
-            .objects
-            .range((plural, String::new(), String::new())..)
-            .take_while(|((p, _, _), _)| *p == plural)
-            .filter(|((_, n, _), _)| ns.is_none_or(|ns| ns == n))
-            .map(|(_, v)| v.clone())
-            .collect();
+        let items = inner.objects_of(plural, ns);
         (items, inner.rv)
     }
 
@@ -389,13 +395,7 @@ impl Store {
     ) -> Option<(Subscription, Vec<Value>, u64)> {
         let inner = lock(&self.inner);
         let rx = self.tx.subscribe();
-        let items = inner
-            .objects
-            .range((plural, String::new(), String::new())..)
-            .take_while(|((p, _, _), _)| *p == plural)
-            .filter(|((_, n, _), _)| ns.is_none_or(|ns| ns == n))
-            .map(|(_, v)| v.clone())
-            .collect();
+        let items = inner.objects_of(plural, ns);
         Some((
             Subscription {
                 backlog: Vec::new(),

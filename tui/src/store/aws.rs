@@ -262,6 +262,20 @@ impl AwsStore {
         Ok(marked)
     }
 
+    /// Marks every record of `run_id` that is not final FAILED with
+    /// `reason` (cancel): read strongly from the run, then the conditional
+    /// write of [`AwsStore::mark_failed`]. Returns how many were marked.
+    pub async fn fail_unfinished(&self, run_id: &str, reason: &str) -> Result<usize, AwsError> {
+        let open: Vec<Record> = self
+            .poll(run_id, None)
+            .await?
+            .records
+            .into_iter()
+            .filter(|r| !r.status().is_final())
+            .collect();
+        self.mark_failed(&open, reason).await
+    }
+
     /// Records of `run_id` updated after `since` (the previous poll's
     /// cursor), through the `by-update` index; `None` reads the whole run.
     pub async fn poll(&self, run_id: &str, since: Option<&str>) -> Result<Poll, AwsError> {

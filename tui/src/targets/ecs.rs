@@ -692,13 +692,8 @@ impl EcsTarget {
 
     /// Cancel: records still QUEUED or RUNNING become `cancelled:`.
     async fn fail_unlaunched_running(&self, run: &RunItem, tx: &UnboundedSender<Action>) {
-        if let Ok(poll) = self.store.poll(&run.run_id, None).await {
-            let open: Vec<Record> = poll
-                .records
-                .into_iter()
-                .filter(|r| !r.status().is_final())
-                .collect();
-            self.fail_all(&open, CANCELLED, tx).await;
+        if let Err(e) = self.store.fail_unfinished(&run.run_id, CANCELLED).await {
+            let _ = tx.send(Action::Error(e.line));
         }
     }
 

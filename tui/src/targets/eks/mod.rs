@@ -71,6 +71,7 @@ pub async fn show_map(
     let mut pool_read: Option<std::time::Instant> = None;
     let mut recheck = tokio::time::interval(RECHECK_EVERY);
     let mut shown_problem: Option<String> = None;
+    let mut drawn = false;
     loop {
         tokio::select! {
             changed = cluster.changed() => if changed.is_err() { return },
@@ -79,7 +80,7 @@ pub async fn show_map(
                 // (grace periods): an idle cluster draws nothing. The
                 // first tick (at once) shows "syncing".
                 let waiting = cluster.borrow().pods.iter().any(|p| p.phase() == "Pending");
-                if !waiting && pool_read.is_some() {
+                if !waiting && drawn {
                     continue;
                 }
             }
@@ -114,6 +115,7 @@ pub async fn show_map(
         {
             return;
         }
+        drawn = true;
     }
 }
 
@@ -136,28 +138,24 @@ pub struct EksTarget {
 impl EksSettings {
     /// The config's `[eks]` with defaults, and the AWS names the pods need.
     pub fn from_config(eks: &EksConfig, aws: &Aws) -> EksSettings {
+        let base = EksSettings::new(
+            &eks.namespace,
+            &eks.image,
+            aws.table.as_deref().unwrap_or_default(),
+            aws.bucket.as_deref().unwrap_or_default(),
+            &aws.region(),
+        );
         EksSettings {
-            namespace: eks.namespace.clone(),
-            image: eks.image.clone(),
-            table: aws.table.clone().unwrap_or_default(),
-            bucket: aws.bucket.clone().unwrap_or_default(),
-            region: aws.region(),
-            parallelism: eks.parallelism.unwrap_or(Self::DEFAULT_PARALLELISM).max(1),
-            backoff_limit_per_index: eks
-                .retries_per_url
-                .unwrap_or(Self::DEFAULT_BACKOFF_LIMIT_PER_INDEX),
-            ttl_after_finished_secs: Self::DEFAULT_TTL_AFTER_FINISHED_SECS,
-            pod_deadline_secs: eks
-                .pod_deadline_secs
-                .unwrap_or(Self::DEFAULT_POD_DEADLINE_SECS),
+            parallelism: eks.parallelism.unwrap_or(base.parallelism).max(1),
+            backoff_limit_per_index: eks.retries_per_url.unwrap_or(base.backoff_limit_per_index),
+            pod_deadline_secs: eks.pod_deadline_secs.unwrap_or(base.pod_deadline_secs),
             memory_limit: eks
                 .memory_limit
                 .clone()
-                .unwrap_or_else(|| Self::DEFAULT_MEMORY_LIMIT.to_owned()),
-            pending_grace_secs: eks
-                .pending_grace_secs
-                .unwrap_or(Self::DEFAULT_PENDING_GRACE_SECS),
+                .unwrap_or(base.memory_limit.clone()),
+            pending_grace_secs: eks.pending_grace_secs.unwrap_or(base.pending_grace_secs),
             retain_days: aws.retain_days,
+            ..base
         }
     }
 }
@@ -275,18 +273,8 @@ impl EksTarget {
                 let _ = tx.send(Action::Error(format!("cancel: {e}")));
             }
         }
-        match self.store.poll(run_id, None).await {
-            Ok(poll) => {
-                let open: Vec<Record> = poll
-                    .records
-                    .into_iter()
-                    .filter(|r| !r.status().is_final())
-                    .collect();
-                self.fail_all(&open, CANCELLED, tx).await;
-            }
-            Err(e) => {
-                let _ = tx.send(Action::Error(format!("cancel: {}", e.line)));
-            }
+        if let Err(e) = self.store.fail_unfinished(run_id, CANCELLED).await {
+            let _ = tx.send(Action::Error(format!("cancel: {}", e.line)));
         }
     }
 
@@ -342,12 +330,7 @@ impl EksTarget {
         let jobs: Api<Job> = Api::namespaced(self.client.clone(), ns);
         let maps = maps.list(&selector).await.map_err(|e| kube_error(&e))?;
         let jobs = jobs.list(&selector).await.map_err(|e| kube_error(&e))?;
-        let first = object_name(run_id, 0);
-        let prefix = first.strip_suffix('0').unwrap_or(&first);
-        let chunk_of = |name: Option<&String>| {
-            name.and_then(|n| n.strip_prefix(prefix))
-                .and_then(|c| c.parse::<usize>().ok())
-        };
+        let chunk_of = |name: Option<&String>| name.and_then(|n| chunk_of_object(run_id, n));
         let mut chunks: Vec<Chunk> = Vec::new();
         for map in &maps.items {
             let Some(n) = chunk_of(map.metadata.name.as_ref()) else {
@@ -383,9 +366,6 @@ impl EksTarget {
         tx: UnboundedSender<Action>,
         mut cancelled: CancelSignal,
     ) {
-        // Job names are `trawl-{run_id}-{chunk}`.
-        let first = object_name(run_id, 0);
-        let prefix = first.strip_suffix('0').unwrap_or(&first);
         let mut written: HashSet<(usize, usize, u32)> = HashSet::new();
         let mut recheck = tokio::time::interval(RECHECK_EVERY);
         loop {
@@ -408,10 +388,8 @@ impl EksTarget {
                 let Some((job, index)) = pod.job_and_index() else {
                     continue;
                 };
-                let Some(chunk) = job
-                    .strip_prefix(prefix)
-                    .and_then(|c| c.parse::<usize>().ok())
-                    .and_then(|c| chunks.get(c).map(|ch| (c, ch)))
+                let Some(chunk) =
+                    chunk_of_object(run_id, job).and_then(|c| chunks.get(c).map(|ch| (c, ch)))
                 else {
                     continue;
                 };

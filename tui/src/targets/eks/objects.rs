@@ -85,6 +85,24 @@ impl EksSettings {
     pub const DEFAULT_POD_DEADLINE_SECS: i64 = 120;
     pub const DEFAULT_MEMORY_LIMIT: &str = "256Mi";
     pub const DEFAULT_PENDING_GRACE_SECS: i64 = 600;
+
+    /// The names a run needs, every pod setting at its default.
+    pub fn new(namespace: &str, image: &str, table: &str, bucket: &str, region: &str) -> Self {
+        EksSettings {
+            namespace: namespace.to_owned(),
+            image: image.to_owned(),
+            table: table.to_owned(),
+            bucket: bucket.to_owned(),
+            region: region.to_owned(),
+            parallelism: Self::DEFAULT_PARALLELISM,
+            backoff_limit_per_index: Self::DEFAULT_BACKOFF_LIMIT_PER_INDEX,
+            ttl_after_finished_secs: Self::DEFAULT_TTL_AFTER_FINISHED_SECS,
+            pod_deadline_secs: Self::DEFAULT_POD_DEADLINE_SECS,
+            memory_limit: Self::DEFAULT_MEMORY_LIMIT.to_owned(),
+            pending_grace_secs: Self::DEFAULT_PENDING_GRACE_SECS,
+            retain_days: None,
+        }
+    }
 }
 
 /// The chunks of `urls`: ranges in order, each within both limits.
@@ -109,6 +127,15 @@ pub fn chunks(urls: &[String]) -> Vec<Range<usize>> {
 /// letters, digits and dashes).
 pub fn object_name(run_id: &str, chunk: usize) -> String {
     format!("trawl-{run_id}-{chunk}")
+}
+
+/// The chunk of a run's object (Job, ConfigMap) named by [`object_name`].
+pub fn chunk_of_object(run_id: &str, name: &str) -> Option<usize> {
+    name.strip_prefix("trawl-")?
+        .strip_prefix(run_id)?
+        .strip_prefix('-')?
+        .parse()
+        .ok()
 }
 
 fn labels(run_id: &str) -> BTreeMap<String, String> {
@@ -376,18 +403,14 @@ mod tests {
 
     fn settings() -> EksSettings {
         EksSettings {
-            namespace: "trawl".into(),
-            image: "1.dkr.ecr.us-east-1.amazonaws.com/trawl-scraper:v1".into(),
-            table: "trawl-results".into(),
-            bucket: "trawl-content".into(),
-            region: "us-east-1".into(),
-            parallelism: EksSettings::DEFAULT_PARALLELISM,
-            backoff_limit_per_index: EksSettings::DEFAULT_BACKOFF_LIMIT_PER_INDEX,
-            ttl_after_finished_secs: EksSettings::DEFAULT_TTL_AFTER_FINISHED_SECS,
-            pod_deadline_secs: EksSettings::DEFAULT_POD_DEADLINE_SECS,
-            memory_limit: EksSettings::DEFAULT_MEMORY_LIMIT.into(),
-            pending_grace_secs: EksSettings::DEFAULT_PENDING_GRACE_SECS,
             retain_days: Some(7),
+            ..EksSettings::new(
+                "trawl",
+                "1.dkr.ecr.us-east-1.amazonaws.com/trawl-scraper:v1",
+                "trawl-results",
+                "trawl-content",
+                "us-east-1",
+            )
         }
     }
 
@@ -425,6 +448,12 @@ mod tests {
         let json = serde_json::to_value(&j).unwrap();
         let at = |p: &str| json.pointer(p).cloned().unwrap_or_default();
         assert_eq!(at("/metadata/name"), "trawl-r-20261124-050000-abcd-2");
+        assert_eq!(
+            chunk_of_object(run, "trawl-r-20261124-050000-abcd-2"),
+            Some(2)
+        );
+        assert_eq!(chunk_of_object(run, "trawl-r-20261124-050000-abcd-x"), None);
+        assert_eq!(chunk_of_object("r-1", "trawl-r-12-0"), None, "another run");
         assert_eq!(at("/metadata/labels/trawl.io~1run-id"), run);
         assert_eq!(
             at("/metadata/labels/app.kubernetes.io~1managed-by"),

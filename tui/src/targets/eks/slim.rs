@@ -22,11 +22,9 @@ pub const KEPT_KEYS: &[&str] = &[
     super::names::EIP_LABEL,
     INSTANCE_TYPE,
     CAPACITY_TYPE,
-    NODE_POOL,
 ];
 pub const INSTANCE_TYPE: &str = "node.kubernetes.io/instance-type";
 pub const CAPACITY_TYPE: &str = "karpenter.sh/capacity-type";
-pub const NODE_POOL: &str = "karpenter.sh/nodepool";
 
 /// The metadata as served; `L` and `A` say what of the labels and
 /// annotations is kept.
