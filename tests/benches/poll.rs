@@ -8,7 +8,9 @@
 //! - "quiet then 100 changes": items read and latency of the poll after 100
 //!   worker writes (goal: about 100, not 10,000);
 //! - "steady": 100 changes every poll interval, items read per poll (the
-//!   skew window makes each poll read recent rounds again) and latency.
+//!   skew window makes each poll read recent rounds again) and latency;
+//! - the follower's sweep of unfinished records by key (100, and all that
+//!   are left): items read and latency.
 //!
 //! Run: `scripts/bench` (needs moto from scripts/test). The URLs are never
 //! fetched: the changes are written with the worker's own conditional write.
@@ -307,6 +309,24 @@ async fn bench(moto: &Moto) {
         cursor = poll.cursor;
     }
 
+    // (c) The follower's sweep: the records not final yet, read by key
+    // (what finds a write that landed behind the cursor).
+    let unfinished: Vec<String> = urls[fresh.next..]
+        .iter()
+        .map(|u| trawl_scraper::record::url_key(u))
+        .collect();
+    let mut sweeps = Vec::new();
+    for n in [100, unfinished.len()] {
+        let started = Instant::now();
+        let sweep = store
+            .records_by_key(&run.run_id, &unfinished[..n])
+            .await
+            .expect("sweep");
+        let took = started.elapsed();
+        assert_eq!(sweep.records.len(), n, "a sweep reads every key once");
+        sweeps.push((n, sweep.items_read, took));
+    }
+
     // Writes and poll together can outlast the interval, and then the
     // rounds slip: the period is what the window is measured against.
     let period = (poll_starts[STEADY_ROUNDS - 1] - poll_starts[0]).as_secs_f64()
@@ -358,6 +378,21 @@ async fn bench(moto: &Moto) {
         CHANGES as f64 * (1.0 + skew / secs),
         CHANGES * window_rounds,
         secs + skew
+    );
+    for (n, read, took) in &sweeps {
+        println!(
+            "  (c) sweep of {n} unfinished records by key: {read} items read, {:.0} ms",
+            ms(*took)
+        );
+    }
+    println!(
+        "      sweeps come every {}..{} polls ({}..{} s at {secs:.0} s): at most {} reads an hour per \
+         unfinished URL while the polls miss nothing; none once every URL is final",
+        trawl::targets::follow::SweepPace::FIRST,
+        trawl::targets::follow::SweepPace::MOST,
+        trawl::targets::follow::SweepPace::FIRST as f64 * secs,
+        trawl::targets::follow::SweepPace::MOST as f64 * secs,
+        3600.0 / (trawl::targets::follow::SweepPace::MOST as f64 * secs)
     );
     // moto answers a query by sorting and walking the whole partition, so
     // its latency follows the run's size rather than the items read;

@@ -173,7 +173,7 @@ async fn retention_launch_failures_and_bodies_from_s3() {
         )
         .await
         .unwrap();
-    assert_eq!(marked, 2);
+    assert_eq!(marked.len(), 2);
     let done = moto.record(TABLE, &run.run_id, &urls[0]).await.unwrap();
     assert_eq!(done.status(), Status::Done);
     assert_eq!(done.expires_at, Some(ttl), "a worker's write keeps the TTL");
@@ -446,4 +446,115 @@ async fn throttling_lost_answers_access_denied_and_expired_credentials() {
         store.poll(&run.run_id, None).await.unwrap().records.len(),
         250
     );
+}
+
+/// What a follower delivered, by url key, in order.
+type Delivered = std::collections::HashMap<String, Vec<Record>>;
+
+/// Collects the records a follower sends until `until` holds or `within`
+/// has passed.
+async fn receive(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<trawl::model::Action>,
+    delivered: &mut Delivered,
+    within: Duration,
+    until: impl Fn(&Delivered) -> bool,
+) {
+    let end = tokio::time::Instant::now() + within;
+    while !until(delivered) {
+        match tokio::time::timeout_at(end, rx.recv()).await {
+            Ok(Some(trawl::model::Action::Records { records, .. })) => {
+                for r in records {
+                    delivered.entry(r.url_key.clone()).or_default().push(r);
+                }
+            }
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => break,
+        }
+    }
+}
+
+/// Writes `record` as a worker would (the worker's conditional write), with
+/// whatever `updated_at` it carries.
+async fn put_as_worker(moto: &Moto, record: &Record) {
+    let sink = trawl_scraper::sink::aws::AwsSink::from_config(
+        &moto.sdk_config().await,
+        BUCKET.to_owned(),
+        TABLE.to_owned(),
+    );
+    assert_eq!(
+        sink.put_record(record).await.unwrap(),
+        trawl_scraper::sink::Written::Stored
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_follower_delivers_every_final_record_once_even_when_writes_land_late() {
+    let moto = Moto::start().unwrap();
+    moto.create_bucket(BUCKET).await.unwrap();
+    moto.create_results_table(TABLE).await.unwrap();
+    let store = AwsStore::new(&moto.sdk_config().await, TABLE);
+    let run = new_run(Target::Ecs, 30);
+    let urls: Vec<String> = (0..30)
+        .map(|i| format!("https://late{i}.example/"))
+        .collect();
+    let queued = store.create_run(&run, &urls).await.unwrap();
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let every = Duration::from_millis(200);
+    let follower = tokio::spawn(trawl::targets::follow::follow_aws_run(
+        store.clone(),
+        run.run_id.clone(),
+        every,
+        tx,
+    ));
+    // The follower has read the run (30 QUEUED) before any write.
+    let mut delivered = Delivered::default();
+    receive(&mut rx, &mut delivered, Duration::from_secs(30), |d| {
+        d.len() == 30
+    })
+    .await;
+    assert_eq!(delivered.len(), 30, "the first read brings every record");
+
+    // Ten workers write on time; twenty writes become visible long after
+    // they were stamped (a throttled write, a clock 30 s behind): stamped
+    // before the follower's cursor, so no index poll can return them.
+    let late = trawl_scraper::record::timestamp(
+        time::OffsetDateTime::now_utc() - time::Duration::seconds(30),
+    );
+    // Let the follower's cursor move past the late stamp and its window.
+    tokio::time::sleep(Duration::from_millis(POLL_SKEW_SECS as u64 * 1000 + 500)).await;
+    for (i, q) in queued.iter().enumerate() {
+        let mut r = Record::new(&q.run_id, &q.url, 1);
+        r.status = Some(if i % 3 == 0 {
+            Status::Failed
+        } else {
+            Status::Done
+        });
+        r.http_status = Some(200);
+        let at = if i < 10 { now() } else { late.clone() };
+        r.finished_at = Some(at.clone());
+        r.updated_at = Some(at);
+        put_as_worker(&moto, &r).await;
+    }
+    let all_final = |d: &Delivered| {
+        d.values()
+            .filter(|v| v.iter().any(|r| r.status().is_final()))
+            .count()
+            == 30
+    };
+    let started = std::time::Instant::now();
+    receive(&mut rx, &mut delivered, Duration::from_secs(60), all_final).await;
+    assert!(all_final(&delivered), "late writes never delivered");
+    eprintln!("late writes delivered within {:?}", started.elapsed());
+    // More polls and sweeps: nothing is delivered twice.
+    receive(&mut rx, &mut delivered, every * 30, |_| false).await;
+    follower.abort();
+
+    for q in &queued {
+        let finals: Vec<&Record> = delivered[&q.url_key]
+            .iter()
+            .filter(|r| r.status().is_final())
+            .collect();
+        assert_eq!(finals.len(), 1, "{}: {:?}", q.url, delivered[&q.url_key]);
+    }
 }

@@ -181,6 +181,17 @@ fn pool_nodes(sim: &Sim) -> usize {
         .count()
 }
 
+/// `trawl results RUN --json` of the trawl under test in `home`.
+fn results_json(home: &std::path::Path, run_id: &str, env: &[(String, String)]) -> Vec<Record> {
+    let out = trawl_tests::trawl::trawl(home, &["results", run_id, "--json"], env);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 #[test]
 fn trawl_submit_target_eks_runs_every_url_on_a_node_with_its_eip() {
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -250,13 +261,7 @@ fn trawl_submit_target_eks_runs_every_url_on_a_node_with_its_eip() {
     assert_eq!(of_run(&sim.list("configmaps"), &run_id).len(), 1);
 
     // Every record is final, with the egress IP of the node it ran on.
-    let out = trawl_tests::trawl::trawl(home.path(), &["results", &run_id, "--json"], &env);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let records: Vec<Record> = serde_json::from_slice(&out.stdout).unwrap();
+    let records = results_json(home.path(), &run_id, &env);
     assert_eq!(records.len(), 50);
     let node_ips = sim.node_ips_seen();
     for r in &records {
@@ -688,8 +693,9 @@ async fn cancel_deletes_the_jobs_with_their_pods_and_fails_what_is_left() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_watch_that_keeps_failing_says_so_and_recovers() {
+/// A cluster whose API answers every request 500, and the watches of it
+/// (backoff up to `ceiling`), started after the request counts were reset.
+async fn failing_cluster_watch(ceiling: Duration) -> (Sim, ClusterWatch) {
     let sim = Sim::start(SimOptions {
         max_nodes: 0,
         ..SimOptions::default()
@@ -697,9 +703,16 @@ async fn a_watch_that_keeps_failing_says_so_and_recovers() {
     .unwrap();
     let client = client(&sim).await;
     let mut opts = trawl::targets::eks::watch::WatchOptions::new("trawl");
-    opts.backoff_ceiling = Some(Duration::from_millis(200));
+    opts.backoff_ceiling = Some(ceiling);
     sim.set_error_fraction(1.0);
+    sim.reset_request_counts();
     let watch = ClusterWatch::start(client, opts);
+    (sim, watch)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_watch_that_keeps_failing_says_so_and_recovers() {
+    let (sim, watch) = failing_cluster_watch(Duration::from_millis(200)).await;
     let mut states = watch.subscribe();
 
     let problem = tokio::time::timeout(Duration::from_secs(20), async {
@@ -784,4 +797,119 @@ async fn a_trawl_that_attaches_takes_over_the_pods_that_cannot_write() {
             .starts_with("OOM-killed"),
         "{oom:?}"
     );
+}
+
+/// A busy thread on each core while it lives (each also stops by itself
+/// after five minutes).
+struct CpuLoad {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl CpuLoad {
+    fn start() -> CpuLoad {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let threads = (0..cores)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let until = Instant::now() + Duration::from_secs(300);
+                    let mut x = 0u64;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < until
+                    {
+                        x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+                    }
+                })
+            })
+            .collect();
+        CpuLoad { stop, threads }
+    }
+}
+
+impl Drop for CpuLoad {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+#[test]
+fn a_headless_eks_submit_to_an_unreachable_cluster_ends_with_every_url_failed_under_load() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let moto = rt.block_on(moto_with_store());
+    let home = tempfile::tempdir().unwrap();
+    trawl_tests::trawl::write_config(
+        home.path(),
+        &format!(
+            "region = \"us-east-1\"\ntable = \"{TABLE}\"\nbucket = \"{BUCKET}\"\npoll_interval_secs = 1\n\n\
+             [eks]\ncluster = \"trawl\"\nnamespace = \"trawl\"\nimage = \"trawl-scraper:test\"\n"
+        ),
+    );
+    // The current context is a cluster where nothing listens.
+    let kubeconfig = home.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\ncurrent-context: gone\n\
+         clusters:\n- name: gone\n  cluster:\n    server: http://127.0.0.1:9\n\
+         contexts:\n- name: gone\n  context:\n    cluster: gone\n    user: nobody\n\
+         users:\n- name: nobody\n  user:\n    token: none\n",
+    )
+    .unwrap();
+    let urls: Vec<String> = (0..50)
+        .map(|i| format!("https://unreachable{i}.example/"))
+        .collect();
+    let file = home.path().join("urls.txt");
+    std::fs::write(&file, urls.join("\n")).unwrap();
+    let env = [
+        ("AWS_ENDPOINT_URL".to_owned(), moto.endpoint()),
+        ("KUBECONFIG".to_owned(), kubeconfig.display().to_string()),
+    ];
+    let _load = CpuLoad::start();
+    for round in 1..=5 {
+        let started = Instant::now();
+        let out = trawl_tests::trawl::trawl(
+            home.path(),
+            &["submit", "--target", "eks", file.to_str().unwrap()],
+            &env,
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "round {round}: {stderr}");
+        assert!(
+            stderr.contains("50/50 final: 0 done, 50 failed"),
+            "round {round}: {stderr}"
+        );
+        let run_id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        let records = results_json(home.path(), &run_id, &env);
+        assert_eq!(records.len(), 50, "round {round}");
+        for r in &records {
+            assert_eq!(r.status(), Status::Failed, "round {round}: {r:?}");
+            assert!(
+                r.error
+                    .as_deref()
+                    .unwrap_or_default()
+                    .starts_with("not launched:"),
+                "round {round}: {r:?}"
+            );
+        }
+        eprintln!("round {round}: ended in {:?}", started.elapsed());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn watches_of_a_failing_cluster_back_off_and_log_one_line_a_try() {
+    let (sim, watch) = failing_cluster_watch(Duration::from_secs(2)).await;
+    let window = Duration::from_secs(10);
+    tokio::time::sleep(window).await;
+    let tries = sim.requests().total();
+    drop(watch);
+    // Three watches (nodes, pods, NodeClaims), each waiting 50 ms doubling
+    // to 2 s (with jitter) between tries: about 15 tries each in 10 s. A
+    // backoff that never grows (kube's, reset by the watcher's own `Init`
+    // at every try) made hundreds.
+    eprintln!("{tries} API requests in {window:?} from 3 failing watches");
+    assert!(tries >= 6, "the watches kept trying: {tries}");
+    assert!(tries <= 90, "the watches backed off: {tries}");
 }

@@ -18,6 +18,8 @@ use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
+use tokio::time::Instant;
 use trawl_scraper::config::WorkerArgs;
 use trawl_scraper::record::{Record, Target};
 
@@ -279,8 +281,13 @@ fn submit_aws(cli: &Cli, urls: Vec<String>, detach: bool, target: Target) -> Exi
     })
 }
 
+/// How long `follow` waits without any change before it says what it is
+/// waiting for (then twice as long before it says so again).
+const QUIET_NOTICE: Duration = Duration::from_secs(60);
+
 /// Prints the run id (when `print_id`) on stdout and progress on stderr
-/// until every URL is final.
+/// until every URL is final. When nothing changes for a while it says
+/// which URLs it is still waiting for, so a long wait is never silent.
 async fn follow(mut rx: tokio::sync::mpsc::UnboundedReceiver<Action>, print_id: bool) -> ExitCode {
     let mut results = Results::default();
     // An error on the way (a launch that failed) makes the exit code 1,
@@ -288,12 +295,28 @@ async fn follow(mut rx: tokio::sync::mpsc::UnboundedReceiver<Action>, print_id: 
     let mut failed = false;
     let mut last_printed = usize::MAX;
     let mut total = usize::MAX;
-    while let Some(action) = rx.recv().await {
+    let mut run_id = String::new();
+    let mut last_change = Instant::now();
+    let mut quiet_for = QUIET_NOTICE;
+    loop {
+        let action = match tokio::time::timeout_at(last_change + quiet_for, rx.recv()).await {
+            Ok(Some(action)) => action,
+            Ok(None) => break,
+            Err(_) => {
+                eprintln!(
+                    "{}",
+                    waiting_line(&results, total, &run_id, last_change.elapsed())
+                );
+                quiet_for *= 2;
+                continue;
+            }
+        };
         match action {
             Action::RunStarted(run) => {
                 // Announced again by the store's follower: print it once.
                 let first = total == usize::MAX;
                 total = run.url_count;
+                run_id.clone_from(&run.run_id);
                 if print_id && first {
                     println!("{}", run.run_id);
                     let _ = std::io::stdout().flush();
@@ -302,6 +325,8 @@ async fn follow(mut rx: tokio::sync::mpsc::UnboundedReceiver<Action>, print_id: 
             }
             Action::Records { records, .. } => {
                 results.apply(records);
+                last_change = Instant::now();
+                quiet_for = QUIET_NOTICE;
             }
             Action::Error(e) => {
                 eprintln!("trawl: {e}");
@@ -339,6 +364,28 @@ fn progress_line(results: &Results, total: usize) -> String {
         results.count(Failed),
         results.count(Blocked),
         results.count(Running)
+    )
+}
+
+/// What a quiet `follow` is waiting for.
+fn waiting_line(results: &Results, total: usize, run_id: &str, quiet: Duration) -> String {
+    use trawl_scraper::record::Status::*;
+    let quiet = quiet.as_secs();
+    if total == usize::MAX {
+        return format!("still waiting for the run to start (nothing for {quiet} s)");
+    }
+    let unseen = total.saturating_sub(results.len());
+    let unseen = if unseen > 0 {
+        format!(", {unseen} not seen yet")
+    } else {
+        String::new()
+    };
+    format!(
+        "still waiting for {} of {total} URLs ({} queued, {} running{unseen}); nothing changed for {quiet} s. \
+         The run goes on without this command: `trawl results {run_id}` shows it later",
+        total - results.finished().min(total),
+        results.count(Queued),
+        results.count(Running),
     )
 }
 

@@ -7,7 +7,7 @@ pub mod aws;
 pub mod dir;
 pub mod item;
 
-use crate::record::Record;
+use crate::record::{Record, Status};
 use std::fmt;
 use std::future::Future;
 use std::path::PathBuf;
@@ -60,17 +60,20 @@ pub struct SinkError(pub String);
 
 /// The rule every sink applies before replacing `existing` with `new`.
 pub fn may_replace(existing: &Record, new: &Record) -> Result<(), String> {
-    if existing.attempt > new.attempt {
+    may_replace_attempt(existing.attempt, existing.status(), new.attempt)
+}
+
+/// [`may_replace`] for a reader that keeps only a record's attempt and
+/// status (a follower that remembers what it has shown).
+pub fn may_replace_attempt(attempt: u32, status: Status, new_attempt: u32) -> Result<(), String> {
+    if attempt > new_attempt {
         return Err(format!(
-            "attempt {} is already recorded; attempt {} is older",
-            existing.attempt, new.attempt
+            "attempt {attempt} is already recorded; attempt {new_attempt} is older"
         ));
     }
-    if existing.attempt == new.attempt && existing.status().is_final() {
+    if attempt == new_attempt && status.is_final() {
         return Err(format!(
-            "attempt {} already has its final record ({})",
-            existing.attempt,
-            existing.status()
+            "attempt {attempt} already has its final record ({status})"
         ));
     }
     Ok(())

@@ -19,6 +19,9 @@ use trawl_scraper::sink::item::{Item, from_item, parse_item, schema, to_item};
 /// DynamoDB's limit of items in one transaction.
 const TRANSACTION_ITEMS: usize = 100;
 
+/// DynamoDB's limit of keys in one BatchGetItem call.
+const BATCH_GET_KEYS: usize = 100;
+
 #[derive(Clone, Debug)]
 pub struct AwsStore {
     config: aws_config::SdkConfig,
@@ -234,29 +237,37 @@ impl AwsStore {
     /// Marks records FAILED with `reason` (a launch that failed), each
     /// only while it has not moved on: the worker's own conditional write
     /// (`AwsSink::put_record`), so a record a worker finished stays.
-    /// Returns how many were marked.
-    pub async fn mark_failed(&self, records: &[Record], reason: &str) -> Result<usize, AwsError> {
+    /// Returns the records it wrote, as written, so whoever marked them can
+    /// show them at once rather than wait for a poll to find them.
+    pub async fn mark_failed(
+        &self,
+        records: &[Record],
+        reason: &str,
+    ) -> Result<Vec<Record>, AwsError> {
         let sink = AwsSink::from_config(
             &self.config,
             self.bucket.clone().unwrap_or_default(),
             self.table.clone(),
         );
-        let at = now();
-        let mut marked = 0;
+        let mut marked = Vec::new();
         for r in records {
             let mut failed = Record::new(&r.run_id, &r.url, r.attempt);
             failed.status = Some(Status::Failed);
             failed.target = r.target;
             failed.error = Some(reason.to_owned());
+            trawl_scraper::sink::keep_submitter_fields(r, &mut failed);
+            // Stamped per write, not once for the batch: a long batch
+            // stamped at its start would land behind a follower's cursor.
+            let at = now();
             failed.finished_at = Some(at.clone());
-            failed.updated_at = Some(at.clone());
+            failed.updated_at = Some(at);
             // The sink's client already retries with backoff.
             let written = sink
                 .put_record(&failed)
                 .await
                 .map_err(|e| other(e.to_string()))?;
             if written == trawl_scraper::sink::Written::Stored {
-                marked += 1;
+                marked.push(failed);
             }
         }
         Ok(marked)
@@ -264,8 +275,12 @@ impl AwsStore {
 
     /// Marks every record of `run_id` that is not final FAILED with
     /// `reason` (cancel): read strongly from the run, then the conditional
-    /// write of [`AwsStore::mark_failed`]. Returns how many were marked.
-    pub async fn fail_unfinished(&self, run_id: &str, reason: &str) -> Result<usize, AwsError> {
+    /// write of [`AwsStore::mark_failed`]. Returns the records it marked.
+    pub async fn fail_unfinished(
+        &self,
+        run_id: &str,
+        reason: &str,
+    ) -> Result<Vec<Record>, AwsError> {
         let open: Vec<Record> = self
             .poll(run_id, None)
             .await?
@@ -277,7 +292,9 @@ impl AwsStore {
     }
 
     /// Records of `run_id` updated after `since` (the previous poll's
-    /// cursor), through the `by-update` index; `None` reads the whole run.
+    /// cursor), through the `by-update` index; `None` reads the whole run
+    /// from the table itself, strongly consistent (the index is only
+    /// eventually consistent).
     pub async fn poll(&self, run_id: &str, since: Option<&str>) -> Result<Poll, AwsError> {
         let mut poll = Poll {
             cursor: trawl_scraper::record::timestamp(
@@ -292,16 +309,18 @@ impl AwsStore {
                 .dynamo
                 .query()
                 .table_name(&self.table)
-                .index_name(schema::INDEX_BY_UPDATE)
                 .expression_attribute_names("#pk", schema::PARTITION_KEY)
                 .expression_attribute_values(":run", AttributeValue::S(run_id.to_owned()))
                 .set_exclusive_start_key(start.take());
             query = match &from {
                 Some(from) => query
+                    .index_name(schema::INDEX_BY_UPDATE)
                     .key_condition_expression("#pk = :run AND #u > :since")
                     .expression_attribute_names("#u", "updated_at")
                     .expression_attribute_values(":since", AttributeValue::S(from.clone())),
-                None => query.key_condition_expression("#pk = :run"),
+                None => query
+                    .key_condition_expression("#pk = :run")
+                    .consistent_read(true),
             };
             let page = query
                 .send()
@@ -317,6 +336,80 @@ impl AwsStore {
             match page.last_evaluated_key() {
                 Some(k) if !k.is_empty() => start = Some(k.clone()),
                 _ => break,
+            }
+        }
+        Ok(poll)
+    }
+
+    /// The records of `run_id` with these url keys, read directly and
+    /// strongly consistent (BatchGetItem, 100 keys a call): what a follower
+    /// uses to find records that its index polls cannot see. Costs one
+    /// read per key, whatever the run's size. Keys without a record are
+    /// left out; `cursor` is unused.
+    pub async fn records_by_key(
+        &self,
+        run_id: &str,
+        url_keys: &[String],
+    ) -> Result<Poll, AwsError> {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let mut poll = Poll::default();
+        for chunk in url_keys.chunks(BATCH_GET_KEYS) {
+            let keys = chunk
+                .iter()
+                .map(|k| {
+                    HashMap::from([
+                        (
+                            schema::PARTITION_KEY.to_owned(),
+                            AttributeValue::S(run_id.to_owned()),
+                        ),
+                        (schema::SORT_KEY.to_owned(), AttributeValue::S(k.clone())),
+                    ])
+                })
+                .collect();
+            let mut request = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .build()
+                    .expect("keys are set"),
+            );
+            poll.items_read += chunk.len();
+            let mut backoff = Backoff::default();
+            while let Some(keys) = request.take() {
+                let out = self
+                    .dynamo
+                    .batch_get_item()
+                    .request_items(&self.table, keys.clone())
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        self.table_error("reading unfinished records", "dynamodb:BatchGetItem", &e)
+                    });
+                let out = match out {
+                    Ok(out) => out,
+                    Err(e) if matches!(e.kind, ErrorKind::Throttled | ErrorKind::Transient) => {
+                        backoff.wait_after(e).await?;
+                        request = Some(keys);
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
+                for item in out
+                    .responses()
+                    .and_then(|r| r.get(&self.table))
+                    .into_iter()
+                    .flatten()
+                {
+                    poll.records.push(from_item(item).map_err(other)?);
+                }
+                // DynamoDB answers part of a batch when it is throttled or
+                // the answer is large: the rest comes back to be asked again.
+                if let Some(rest) = out.unprocessed_keys().and_then(|u| u.get(&self.table))
+                    && !rest.keys().is_empty()
+                {
+                    backoff.wait("reading unfinished records").await?;
+                    request = Some(rest.clone());
+                }
             }
         }
         Ok(poll)

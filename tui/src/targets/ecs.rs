@@ -267,7 +267,7 @@ impl EcsTarget {
             p.failed += unlaunched.len();
             p.waiting = 0;
             drop(p);
-            self.fail_all(&unlaunched, &reason, tx).await;
+            super::mark_failed(&self.store, &unlaunched, &reason, tx).await;
         }
     }
 
@@ -300,17 +300,7 @@ impl EcsTarget {
     }
 
     async fn mark_failed(&self, record: &Record, reason: &str, tx: &UnboundedSender<Action>) {
-        self.fail_all(std::slice::from_ref(record), reason, tx)
-            .await;
-    }
-
-    /// Marks `records` FAILED with `reason`, each only while it has not
-    /// moved on (a worker's final record stays). The screen learns it from
-    /// the store's next poll, like every other change.
-    async fn fail_all(&self, records: &[Record], reason: &str, tx: &UnboundedSender<Action>) {
-        if let Err(e) = self.store.mark_failed(records, reason).await {
-            let _ = tx.send(Action::Error(e.line));
-        }
+        super::mark_failed(&self.store, std::slice::from_ref(record), reason, tx).await;
     }
 
     /// One RunTask (retried on throttling and 5xx with the same token).
@@ -692,9 +682,7 @@ impl EcsTarget {
 
     /// Cancel: records still QUEUED or RUNNING become `cancelled:`.
     async fn fail_unlaunched_running(&self, run: &RunItem, tx: &UnboundedSender<Action>) {
-        if let Err(e) = self.store.fail_unfinished(&run.run_id, CANCELLED).await {
-            let _ = tx.send(Action::Error(e.line));
-        }
+        super::fail_unfinished(&self.store, &run.run_id, tx).await;
     }
 
     /// The map: tasks grouped by public IP, with subnet and zone.

@@ -9,7 +9,11 @@ pub mod eks;
 pub mod follow;
 pub mod local;
 
+use crate::model::Action;
+use crate::store::aws::AwsStore;
+use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::watch;
+use trawl_scraper::record::Record;
 
 /// Why a URL left unfinished by a cancelled run is FAILED.
 pub const CANCELLED: &str = "cancelled: the operator cancelled the run before this URL finished";
@@ -48,5 +52,44 @@ impl CancelSignal {
         if self.0.wait_for(|c| *c).await.is_err() {
             std::future::pending::<()>().await;
         }
+    }
+}
+
+/// Marks `records` FAILED with `reason` in the AWS store, each only while
+/// it has not moved on (a worker's final record stays), and shows the ones
+/// it wrote at once: a follower would find them too, but whoever marked
+/// them knows now (a failed launch ends `trawl submit` without waiting for
+/// a poll).
+pub(crate) async fn mark_failed(
+    store: &AwsStore,
+    records: &[Record],
+    reason: &str,
+    tx: &UnboundedSender<Action>,
+) {
+    match store.mark_failed(records, reason).await {
+        Ok(marked) => show_marked(marked, tx),
+        Err(e) => {
+            let _ = tx.send(Action::Error(e.line));
+        }
+    }
+}
+
+/// Cancel in the AWS store: every record of `run_id` not final becomes
+/// FAILED `cancelled: ...`, shown at once.
+pub(crate) async fn fail_unfinished(store: &AwsStore, run_id: &str, tx: &UnboundedSender<Action>) {
+    match store.fail_unfinished(run_id, CANCELLED).await {
+        Ok(marked) => show_marked(marked, tx),
+        Err(e) => {
+            let _ = tx.send(Action::Error(format!("cancel: {}", e.line)));
+        }
+    }
+}
+
+fn show_marked(marked: Vec<Record>, tx: &UnboundedSender<Action>) {
+    if let Some(run_id) = marked.first().map(|r| r.run_id.clone()) {
+        let _ = tx.send(Action::Records {
+            run_id,
+            records: marked,
+        });
     }
 }

@@ -14,7 +14,7 @@ pub mod watch;
 
 pub use objects::*;
 
-use super::{CANCELLED, CancelSignal, RunControl};
+use super::{CancelSignal, RunControl};
 use crate::aws::Aws;
 use crate::config::EksConfig;
 use crate::model::Action;
@@ -241,9 +241,8 @@ impl EksTarget {
                 }
                 Err(e) => {
                     let _ = tx.send(Action::Error(format!("launch failed: {e}")));
-                    target
-                        .fail_all(&records, &format!("not launched: {e}"), &tx)
-                        .await;
+                    let reason = format!("not launched: {e}");
+                    super::mark_failed(&target.store, &records, &reason, &tx).await;
                     return;
                 }
             }
@@ -273,17 +272,7 @@ impl EksTarget {
                 let _ = tx.send(Action::Error(format!("cancel: {e}")));
             }
         }
-        if let Err(e) = self.store.fail_unfinished(run_id, CANCELLED).await {
-            let _ = tx.send(Action::Error(format!("cancel: {}", e.line)));
-        }
-    }
-
-    /// Marks `records` FAILED with `reason`, each only while it has not
-    /// moved on (a worker's final record stays).
-    async fn fail_all(&self, records: &[Record], reason: &str, tx: &UnboundedSender<Action>) {
-        if let Err(e) = self.store.mark_failed(records, reason).await {
-            let _ = tx.send(Action::Error(e.line));
-        }
+        super::fail_unfinished(&self.store, run_id, tx).await;
     }
 
     /// Takes over a run this trawl did not launch (the screen attached to
@@ -416,7 +405,7 @@ impl EksTarget {
                     reason = problem.reason,
                     "pod could not write its record"
                 );
-                self.fail_all(&[record], &problem.reason, &tx).await;
+                super::mark_failed(&self.store, &[record], &problem.reason, &tx).await;
             }
         }
     }

@@ -7,7 +7,7 @@
 //! resourceVersion it no longer has. kube's watcher then lists again and
 //! the reflector swaps its store at the end of the list, so the map never
 //! shows half a cluster; between tries the backoff waits (client-go's
-//! default: 0.8 s doubling to 30 s). None of that is an error for the
+//! steps: 0.8 s doubling to 30 s, with jitter). None of that is an error for the
 //! operator; a watch that keeps failing for another reason (forbidden, no
 //! route) is, and says so in `ClusterState::problem`.
 //!
@@ -18,12 +18,11 @@
 use super::map::ClusterState;
 use super::names;
 use super::slim::{SlimNode, SlimNodeClaim, SlimPod};
+use crate::backoff::Backoff;
 use futures::StreamExt;
 use kube::api::{Api, ListParams};
 use kube::runtime::reflector::{self, Store};
-use kube::runtime::utils::Backoff;
-use kube::runtime::watcher::{self, DefaultBackoff};
-use kube::runtime::{WatchStreamExt, watcher as watch_stream};
+use kube::runtime::watcher::{self, watcher as watch_stream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -34,7 +33,8 @@ use tokio::sync::{Notify, watch};
 pub struct WatchOptions {
     pub namespace: String,
     /// The longest wait between two tries of a broken watch: None for
-    /// kube's default backoff (30 s); tests shorten it.
+    /// client-go's (0.8 s doubling to 30 s); tests shorten it, and the
+    /// first wait with it.
     pub backoff_ceiling: Option<Duration>,
     /// Quiet time before a new snapshot.
     pub debounce: Duration,
@@ -48,51 +48,11 @@ impl WatchOptions {
             debounce: Duration::from_millis(150),
         }
     }
-}
 
-/// The backoff between tries of a broken watch.
-enum WatchBackoff {
-    Default(Box<DefaultBackoff>),
-    /// 50 ms doubling to the ceiling (tests).
-    Capped {
-        next: Duration,
-        ceiling: Duration,
-    },
-}
-
-impl WatchBackoff {
-    fn new(ceiling: Option<Duration>) -> Self {
-        match ceiling {
-            None => WatchBackoff::Default(Box::default()),
-            Some(ceiling) => WatchBackoff::Capped {
-                next: Duration::from_millis(50).min(ceiling),
-                ceiling,
-            },
-        }
-    }
-}
-
-impl Iterator for WatchBackoff {
-    type Item = Duration;
-    fn next(&mut self) -> Option<Duration> {
-        match self {
-            WatchBackoff::Default(b) => b.next(),
-            WatchBackoff::Capped { next, ceiling } => {
-                let now = *next;
-                *next = (*next * 2).min(*ceiling);
-                Some(now)
-            }
-        }
-    }
-}
-
-impl Backoff for WatchBackoff {
-    fn reset(&mut self) {
-        match self {
-            WatchBackoff::Default(b) => b.reset(),
-            WatchBackoff::Capped { next, ceiling } => {
-                *next = Duration::from_millis(50).min(*ceiling)
-            }
+    fn backoff(&self) -> Backoff {
+        match self.backoff_ceiling {
+            None => Backoff::new(Duration::from_millis(800), Duration::from_secs(30)),
+            Some(ceiling) => Backoff::new(Duration::from_millis(50).min(ceiling), ceiling),
         }
     }
 }
@@ -219,7 +179,7 @@ where
         }
         let synced = Arc::new(AtomicBool::new(false));
         let what = K::plural(&()).into_owned();
-        let backoff = WatchBackoff::new(opts.backoff_ceiling);
+        let mut backoff = opts.backoff();
         let (shared, synced2) = (shared.clone(), synced.clone());
         let task = tokio::spawn(async move {
             if optional
@@ -231,38 +191,63 @@ where
                 shared.changed.notify_one();
                 return;
             }
-            let stream = reflector::reflector(writer, watch_stream(api, config)).backoff(backoff);
+            // The backoff is ours, not kube's `.backoff()`: that one resets
+            // on every Ok item, and the watcher starts each new try with an
+            // Ok `Init` before it has reached the server, so against an
+            // unreachable cluster it never grew past its first 0.8 s (three
+            // watches logged over a thousand failures in ten minutes). Here
+            // only an event from the server resets it, and waiting before
+            // the next poll of the stream is the wait before the next try.
+            let stream = reflector::reflector(writer, watch_stream(api, config));
             let mut stream = std::pin::pin!(stream);
             // Errors in a row: one failed try is routine too (a connection
             // reset); a watch that keeps failing is the operator's business.
             let mut failing = 0u32;
             while let Some(event) = stream.next().await {
+                let mut wait = None;
                 let problem = match event {
                     // Init starts every try, InitApply comes page by page:
                     // neither says the watch works again.
                     Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => continue,
                     Ok(e) => {
                         failing = 0;
+                        backoff.reset();
                         if matches!(e, watcher::Event::InitDone) {
                             synced2.store(true, Ordering::SeqCst);
                         }
                         None
                     }
                     Err(e) => {
-                        tracing::debug!(watch = what, error = %e, "watch broke; trying again");
-                        if !routine(&e) {
+                        let next = backoff.next_wait();
+                        wait = Some(next);
+                        // One line per try: at most one per backoff step.
+                        if routine(&e) {
+                            tracing::debug!(watch = what, error = %e, "watch restarts");
+                        } else {
                             failing += 1;
+                            tracing::info!(
+                                watch = what,
+                                error = %watch_error(&e),
+                                failures = failing,
+                                next_try_ms = next.as_millis() as u64,
+                                "watch failed; trying again"
+                            );
                         }
                         (failing >= FAILURES_SHOWN)
                             .then(|| format!("watching {what}: {}", watch_error(&e)))
                     }
                 };
-                let mut p = shared.problems.lock().unwrap_or_else(|e| e.into_inner());
-                let changed = p[slot] != problem;
-                p[slot] = problem;
-                drop(p);
+                let changed = {
+                    let mut p = shared.problems.lock().unwrap_or_else(|e| e.into_inner());
+                    let changed = p[slot] != problem;
+                    p[slot] = problem;
+                    changed
+                };
                 if changed || failing == 0 {
                     shared.changed.notify_one();
+                }
+                if let Some(wait) = wait {
+                    tokio::time::sleep(wait).await;
                 }
             }
         });
